@@ -1,0 +1,33 @@
+"""tl_suite: transfer learning for Keras 3 that works offline out of the box.
+
+Public API (everything else is private):
+
+- Backbones: `list_backbones`, `get_backbone`
+- Models: `build_image_classifier`, `unfreeze`
+- Data: `image_dataset`, `load_fashion_mnist`
+- Training: `fit`, `evaluate`
+- Distribution: `get_strategy`
+"""
+
+from tl_suite.backbones import BackboneSpec, get_backbone, list_backbones, register_backbone
+from tl_suite.datasets import load_fashion_mnist
+from tl_suite.images import image_dataset
+from tl_suite.models import build_image_classifier, unfreeze
+from tl_suite.strategy import get_strategy
+from tl_suite.training import evaluate, fit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackboneSpec",
+    "build_image_classifier",
+    "evaluate",
+    "fit",
+    "get_backbone",
+    "get_strategy",
+    "image_dataset",
+    "list_backbones",
+    "load_fashion_mnist",
+    "register_backbone",
+    "unfreeze",
+]

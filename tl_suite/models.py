@@ -1,0 +1,218 @@
+"""Builders: pretrained base (frozen, BatchNorm in inference mode) + new dense head."""
+
+import keras
+
+from tl_suite import backbones
+
+TASKS = ("classification", "multi_label", "regression")
+_HEAD_ACTIVATION = {"classification": "softmax", "multi_label": "sigmoid", "regression": None}
+
+
+def _check_choice(argument, value, choices):
+    if value not in choices:
+        raise ValueError(
+            f"Unknown `{argument}`. Choose one of {list(choices)}. Received: {argument}={value!r}."
+        )
+
+
+def _compile_arguments(task, num_outputs):
+    if task == "classification":
+        return {
+            "loss": "sparse_categorical_crossentropy",
+            "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        }
+    if task == "multi_label":
+        return {
+            "loss": "binary_crossentropy",
+            "metrics": [
+                keras.metrics.BinaryAccuracy(name="binary_accuracy"),
+                keras.metrics.AUC(multi_label=True, num_labels=num_outputs, name="auc"),
+            ],
+        }
+    return {
+        "loss": "mean_squared_error",
+        "metrics": [
+            keras.metrics.MeanAbsoluteError(name="mae"),
+            keras.metrics.RootMeanSquaredError(name="rmse"),
+        ],
+    }
+
+
+def build_head(input_shape, num_outputs, task="classification", pooling="avg", dropout=0.2,
+               hidden_units=(), hidden_activation="relu", name="head"):
+    """The new head: global pooling, dropout, optional hidden dense layers, output dense.
+
+    It is its own `keras.Model` (layer ``"head"`` of the classifier) so that it can be trained
+    alone on features the frozen base computed once.
+    """
+    _check_choice("pooling", pooling, ("avg", "max"))
+    features = keras.Input(shape=input_shape, name="features")
+    if pooling == "avg":
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(features)
+    else:
+        x = keras.layers.GlobalMaxPooling2D(name="max_pool")(features)
+    for index, units in enumerate(hidden_units):
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"hidden{index}_dropout")(x)
+        x = keras.layers.Dense(units, activation=hidden_activation, name=f"hidden{index}")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
+    outputs = keras.layers.Dense(
+        num_outputs, activation=_HEAD_ACTIVATION[task], dtype="float32", name="predictions"
+    )(x)
+    return keras.Model(features, outputs, name=name)
+
+
+def build_image_classifier(
+    backbone="efficientnet_lite0",
+    num_classes=None,
+    task="classification",
+    weights="imagenet",
+    image_size=None,
+    pooling="avg",
+    dropout=0.2,
+    hidden_units=(),
+    hidden_activation="relu",
+    learning_rate=1e-3,
+    seed=None,
+):
+    """Build a compiled image model: raw uint8 RGB images in, predictions out.
+
+    The model resizes (center crop to the aspect ratio, then resize) and scales images itself,
+    as the backbone spec says, so it takes images of any size. The base is frozen and always
+    called with ``training=False``, so BatchNorm stays in inference mode even after `unfreeze`.
+
+    Args:
+        backbone: A name from `list_backbones()` or a `BackboneSpec`.
+        num_classes: Number of classes (``"classification"``), of labels (``"multi_label"``) or
+            of regression outputs (``"regression"``).
+        task: ``"classification"`` (softmax), ``"multi_label"`` (sigmoid per label) or
+            ``"regression"`` (linear outputs).
+        weights: ``"imagenet"``, a path to a weights file for the base, or ``None`` (random).
+        image_size: ``(height, width)`` to resize to; defaults to the backbone's input size.
+        pooling: ``"avg"`` or ``"max"`` global pooling of the feature map.
+        dropout: Dropout rate before each dense layer of the head (0 disables it).
+        hidden_units: Sizes of optional hidden dense layers, e.g. ``(256,)``.
+        hidden_activation: Activation of the hidden layers.
+        learning_rate: Adam learning rate of the compiled model.
+        seed: Seed for the head's initial weights (reproducible heads).
+
+    Returns:
+        A compiled `keras.Model`; its layers ``"backbone"`` and ``"head"`` are the parts.
+
+    Example:
+    >>> import numpy as np, tl_suite
+    >>> model = tl_suite.build_image_classifier(
+    ...     "tiny_efficientnet_lite", num_classes=3, weights=None)
+    >>> model.predict(np.zeros((2, 50, 40, 3), "uint8"), verbose=0).shape
+    (2, 3)
+    """
+    _check_choice("task", task, TASKS)
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
+        raise ValueError(
+            "`num_classes` must be a positive integer (number of classes, labels or regression "
+            f"outputs). Received: num_classes={num_classes!r}."
+        )
+    if task == "classification" and num_classes < 2:
+        raise ValueError(
+            "Single-label classification needs at least 2 classes; for one yes/no label use "
+            f"task='multi_label'. Received: num_classes={num_classes}."
+        )
+    if not 0 <= dropout < 1:
+        raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}.")
+    spec = backbones.get_backbone(backbone)
+    height, width = image_size or spec.input_size
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+
+    base = backbones.build_base(spec, weights=weights, input_shape=(height, width, 3))
+    base.name = "backbone"
+    base.trainable = False
+
+    images = keras.Input(shape=(None, None, 3), dtype="uint8", name="images")
+    x = keras.layers.Rescaling(1.0, name="to_float")(images)
+    x = keras.layers.Resizing(height, width, crop_to_aspect_ratio=True, name="resize")(x)
+    for layer in spec.make_preprocessing():
+        x = layer(x)
+    features = base(x, training=False)
+    head = build_head(
+        features.shape[1:], num_classes, task=task, pooling=pooling, dropout=dropout,
+        hidden_units=hidden_units, hidden_activation=hidden_activation,
+    )
+    outputs = head(features)
+    model = keras.Model(images, outputs, name=f"{spec.name}_{task}")
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        **_compile_arguments(task, num_classes),
+    )
+    return model
+
+
+def infer_task(model):
+    """Return the task of a model built by tl_suite, read from its output activation."""
+    layer = model.get_layer("head").get_layer("predictions")
+    activation = keras.activations.serialize(layer.activation)
+    activation = activation if isinstance(activation, str) else activation.get("config", activation)
+    if "softmax" in str(activation):
+        return "classification"
+    if "sigmoid" in str(activation):
+        return "multi_label"
+    return "regression"
+
+
+def unfreeze(model, layers=None, from_layer=None, learning_rate=1e-5):
+    """Unfreeze the top of the base, keep BatchNorm frozen, and recompile.
+
+    Args:
+        model: A model from a tl_suite builder.
+        layers: Unfreeze the top ``layers`` layers of the base (``None`` with no
+            ``from_layer``: the whole base).
+        from_layer: Unfreeze from the first base layer whose name contains this string
+            (e.g. ``"block11"``) to the top.
+        learning_rate: Learning rate of the new optimizer (low, so pretrained features survive).
+
+    Returns:
+        The list of base layer names now trainable.
+
+    Example:
+    >>> import tl_suite
+    >>> model = tl_suite.build_image_classifier(
+    ...     "tiny_efficientnet_lite", num_classes=2, weights=None)
+    >>> tl_suite.unfreeze(model, from_layer="block1")[:2]
+    ['block1_expand_conv', 'block1_dw_conv']
+    """
+    if layers is not None and from_layer is not None:
+        raise ValueError(
+            "Pass either `layers` or `from_layer`, not both. "
+            f"Received: layers={layers!r}, from_layer={from_layer!r}."
+        )
+    base = model.get_layer("backbone")
+    base_layers = [layer for layer in base.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if from_layer is not None:
+        matches = [i for i, layer in enumerate(base_layers) if from_layer in layer.name]
+        if not matches:
+            raise ValueError(
+                f"No layer name contains {from_layer!r}. Names look like "
+                f"{[layer.name for layer in base_layers[-3:]]}. Received: from_layer={from_layer!r}."
+            )
+        start = matches[0]
+    elif layers is not None:
+        if not isinstance(layers, int) or layers < 1:
+            raise ValueError(f"`layers` must be a positive integer. Received: layers={layers!r}.")
+        start = max(len(base_layers) - layers, 0)
+    else:
+        start = 0
+    compile_config = model.get_compile_config()
+    base.trainable = True
+    opened = []
+    for index, layer in enumerate(base_layers):
+        is_batch_norm = isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = index >= start and not is_batch_norm
+        if layer.trainable and layer.weights:
+            opened.append(layer.name)
+    loss = keras.losses.deserialize(compile_config["loss"]) if compile_config else model.loss
+    metrics = [keras.metrics.deserialize(m) for m in compile_config["metrics"]] if compile_config else None
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=loss, metrics=metrics
+    )
+    return opened

@@ -1,0 +1,259 @@
+"""Shared fit/evaluate: TensorBoard, checkpoints, early stopping, resumable fits, reports."""
+
+import io
+import os
+
+import keras
+import matplotlib
+
+matplotlib.use("Agg")  # noqa: E402  (headless: figures are rendered to files and TensorBoard)
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+from sklearn import metrics as sk_metrics
+
+from tl_suite.models import infer_task
+
+
+def fit(
+    model,
+    train,
+    validation=None,
+    epochs=10,
+    log_dir="logs/run",
+    early_stopping_patience=3,
+    monitor=None,
+    checkpoint=True,
+    backup=True,
+    csv_log=True,
+    callbacks=None,
+    verbose="auto",
+):
+    """Train ``model`` with TensorBoard logging, best-model checkpoint and early stopping.
+
+    Writes into ``log_dir``: TensorBoard event files (``train/``, ``validation/``; per-epoch
+    loss, metrics and learning rate), ``best.keras`` (best model by ``monitor``),
+    ``training_log.csv``, and while training ``backup/`` so that a fit that was interrupted
+    resumes from its last finished epoch when called again with the same ``log_dir``.
+
+    Args:
+        model: A compiled `keras.Model` (e.g. from `build_image_classifier`).
+        train: Training `tf.data.Dataset` of ``(inputs, labels)`` batches.
+        validation: Optional validation dataset.
+        epochs: Maximum number of epochs.
+        log_dir: Folder for logs, checkpoints and backups.
+        early_stopping_patience: Stop after this many epochs without improvement of
+            ``monitor`` and restore the best weights (``None`` disables early stopping).
+        monitor: Quantity to watch; ``"val_loss"`` with validation data, else ``"loss"``.
+        checkpoint: Save the best model to ``log_dir/best.keras``.
+        backup: Back up after each epoch so an interrupted fit resumes.
+        csv_log: Append per-epoch logs to ``log_dir/training_log.csv``.
+        callbacks: Extra Keras callbacks.
+        verbose: Keras verbosity.
+
+    Returns:
+        The `keras.callbacks.History` of the run.
+    """
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"`epochs` must be a positive integer. Received: epochs={epochs!r}.")
+    if not getattr(model, "compiled", False):
+        raise ValueError("`model` is not compiled. Build it with a tl_suite builder or call model.compile().")
+    monitor = monitor or ("val_loss" if validation is not None else "loss")
+    if monitor.startswith("val_") and validation is None:
+        raise ValueError(
+            f"monitor={monitor!r} needs `validation` data. Pass validation=... or monitor='loss'."
+        )
+    os.makedirs(log_dir, exist_ok=True)
+    all_callbacks = [keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False)]
+    if backup:
+        all_callbacks.append(
+            keras.callbacks.BackupAndRestore(os.path.join(log_dir, "backup"), delete_checkpoint=True)
+        )
+    if checkpoint:
+        all_callbacks.append(keras.callbacks.ModelCheckpoint(
+            os.path.join(log_dir, "best.keras"), monitor=monitor, save_best_only=True
+        ))
+    if early_stopping_patience is not None:
+        all_callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=monitor, patience=early_stopping_patience, restore_best_weights=True
+        ))
+    if csv_log:
+        all_callbacks.append(
+            keras.callbacks.CSVLogger(os.path.join(log_dir, "training_log.csv"), append=True)
+        )
+    all_callbacks.extend(callbacks or [])
+    return model.fit(
+        train, validation_data=validation, epochs=epochs, callbacks=all_callbacks, verbose=verbose
+    )
+
+
+def predict_with_labels(model, dataset, verbose=0):
+    """Run ``model`` over ``dataset`` once; return ``(y_true, y_pred)`` in matching order."""
+    truths, predictions = [], []
+    for inputs, labels in dataset:
+        predictions.append(np.asarray(model.predict_on_batch(inputs)))
+        truths.append(np.asarray(labels))
+    if not truths:
+        raise ValueError("`dataset` is empty: there is nothing to evaluate.")
+    return np.concatenate(truths), np.concatenate(predictions)
+
+
+def confusion_matrix_figure(matrix, class_names, title="Confusion matrix"):
+    """A matplotlib figure of a confusion matrix, with counts and row-normalised colours."""
+    size = max(5.0, 0.55 * len(class_names) + 2.5)
+    figure, axis = plt.subplots(figsize=(size, size))
+    rows = matrix.sum(axis=1, keepdims=True)
+    normalised = np.divide(matrix, rows, out=np.zeros_like(matrix, dtype=float), where=rows > 0)
+    axis.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+    axis.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
+    axis.set_yticks(range(len(class_names)), class_names)
+    axis.set_xlabel("Predicted")
+    axis.set_ylabel("True")
+    axis.set_title(title)
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            axis.text(j, i, int(matrix[i, j]), ha="center", va="center",
+                      color="white" if normalised[i, j] > 0.5 else "black", fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def scatter_figure(y_true, y_pred, title="Predicted vs true"):
+    """A predicted-vs-true scatter plot for regression outputs."""
+    figure, axis = plt.subplots(figsize=(5, 5))
+    axis.scatter(y_true.ravel(), y_pred.ravel(), s=8, alpha=0.5)
+    low, high = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
+    axis.plot([low, high], [low, high], "k--", linewidth=1)
+    axis.set_xlabel("True")
+    axis.set_ylabel("Predicted")
+    axis.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
+def figure_to_image(figure):
+    """Render a matplotlib figure to a ``(1, H, W, 4)`` uint8 array for `tf.summary.image`."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    image = tf.io.decode_png(buffer.getvalue(), channels=4)
+    return tf.expand_dims(image, 0)
+
+
+def log_figure(log_dir, tag, figure, step=0):
+    """Write ``figure`` as an image into TensorBoard under ``log_dir/evaluation``."""
+    writer = tf.summary.create_file_writer(os.path.join(log_dir, "evaluation"))
+    with writer.as_default():
+        tf.summary.image(tag, figure_to_image(figure), step=step)
+    writer.flush()
+    writer.close()
+
+
+def _log_scalars(log_dir, values, step=0):
+    writer = tf.summary.create_file_writer(os.path.join(log_dir, "evaluation"))
+    with writer.as_default():
+        for name, value in values.items():
+            tf.summary.scalar(f"evaluation_{name}", value, step=step)
+    writer.flush()
+    writer.close()
+
+
+def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step=0):
+    """Evaluate ``model`` on ``dataset``: metrics, report and figures.
+
+    Single-label classification gives accuracy, a scikit-learn classification report and a
+    confusion matrix; multi-label gives a per-label report (at ``threshold``), micro/macro F1 and
+    Hamming loss; regression gives MAE, RMSE and R² and a predicted-vs-true scatter plot. With
+    ``log_dir`` the scalars and the figure are also written to TensorBoard
+    (``log_dir/evaluation``).
+
+    Args:
+        model: A model from a tl_suite builder.
+        dataset: `tf.data.Dataset` of ``(inputs, labels)`` batches, each seen once.
+        class_names: Names of classes/labels; defaults to ``dataset.class_names``.
+        log_dir: Optional TensorBoard log folder (usually the one given to `fit`).
+        threshold: Decision threshold of multi-label outputs.
+        step: TensorBoard step of the logged values.
+
+    Returns:
+        A dict with ``"metrics"`` (name → float), and per task ``"report"`` (text),
+        ``"report_dict"``, ``"confusion_matrix"`` and ``"figure"`` (a matplotlib figure).
+    """
+    task = infer_task(model)
+    y_true, y_pred = predict_with_labels(model, dataset)
+    class_names = class_names or getattr(dataset, "class_names", None)
+    result = {"task": task}
+    if task == "classification":
+        if y_true.ndim == 2:  # one-hot labels (MixUp/CutMix datasets)
+            y_true = y_true.argmax(axis=1)
+        y_true = y_true.astype(int)
+        predicted = y_pred.argmax(axis=1)
+        num_classes = y_pred.shape[1]
+        names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
+        if len(names) != num_classes:
+            raise ValueError(
+                f"The model has {num_classes} outputs but {len(names)} class names were given. "
+                f"Received: class_names={names}."
+            )
+        labels = list(range(num_classes))
+        probabilities = np.clip(y_pred, 1e-7, 1.0)
+        result["metrics"] = {
+            "accuracy": float(sk_metrics.accuracy_score(y_true, predicted)),
+            "loss": float(sk_metrics.log_loss(y_true, probabilities, labels=labels)),
+            "macro_f1": float(sk_metrics.f1_score(y_true, predicted, labels=labels, average="macro", zero_division=0)),
+        }
+        result["report"] = sk_metrics.classification_report(
+            y_true, predicted, labels=labels, target_names=names, digits=4, zero_division=0
+        )
+        result["report_dict"] = sk_metrics.classification_report(
+            y_true, predicted, labels=labels, target_names=names, output_dict=True, zero_division=0
+        )
+        matrix = sk_metrics.confusion_matrix(y_true, predicted, labels=labels)
+        result["confusion_matrix"] = matrix
+        result["figure"] = confusion_matrix_figure(matrix, names)
+        figure_tag = "confusion_matrix"
+    elif task == "multi_label":
+        y_true = y_true.astype(int)
+        predicted = (y_pred >= threshold).astype(int)
+        names = list(class_names) if class_names else [str(i) for i in range(y_pred.shape[1])]
+        result["metrics"] = {
+            "micro_f1": float(sk_metrics.f1_score(y_true, predicted, average="micro", zero_division=0)),
+            "macro_f1": float(sk_metrics.f1_score(y_true, predicted, average="macro", zero_division=0)),
+            "hamming_loss": float(sk_metrics.hamming_loss(y_true, predicted)),
+            "subset_accuracy": float(sk_metrics.accuracy_score(y_true, predicted)),
+        }
+        result["report"] = sk_metrics.classification_report(
+            y_true, predicted, target_names=names, digits=4, zero_division=0
+        )
+        result["report_dict"] = sk_metrics.classification_report(
+            y_true, predicted, target_names=names, output_dict=True, zero_division=0
+        )
+        result["confusion_matrix"] = sk_metrics.multilabel_confusion_matrix(y_true, predicted)
+        result["figure"] = _per_label_f1_figure(result["report_dict"], names)
+        figure_tag = "per_label_f1"
+    else:
+        y_true = y_true.reshape(y_pred.shape).astype(float)
+        result["metrics"] = {
+            "mae": float(sk_metrics.mean_absolute_error(y_true, y_pred)),
+            "rmse": float(np.sqrt(sk_metrics.mean_squared_error(y_true, y_pred))),
+            "r2": float(sk_metrics.r2_score(y_true, y_pred)),
+        }
+        result["report"] = "\n".join(f"{k}: {v:.4f}" for k, v in result["metrics"].items())
+        result["figure"] = scatter_figure(y_true, y_pred)
+        figure_tag = "predicted_vs_true"
+    result["y_true"], result["y_pred"] = y_true, y_pred
+    if log_dir is not None:
+        _log_scalars(log_dir, result["metrics"], step=step)
+        log_figure(log_dir, figure_tag, result["figure"], step=step)
+    plt.close(result["figure"])
+    return result
+
+
+def _per_label_f1_figure(report_dict, names):
+    figure, axis = plt.subplots(figsize=(max(5, 0.5 * len(names) + 2), 4))
+    axis.bar(range(len(names)), [report_dict[name]["f1-score"] for name in names])
+    axis.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    axis.set_ylim(0, 1)
+    axis.set_ylabel("F1")
+    axis.set_title("Per-label F1")
+    figure.tight_layout()
+    return figure
