@@ -69,10 +69,7 @@ def _inspect_image(path, max_pixels, min_size, cache_root):
         with Image.open(path) as image:
             width, height = image.size
             if width * height > max_pixels:
-                return None, None, (
-                    f"{width}x{height} pixels exceeds max_image_pixels={max_pixels} "
-                    "(decompression-bomb guard); downscale it or raise `max_image_pixels`"
-                )
+                return None, None, _bomb_message(f"{width}x{height} pixels", max_pixels)
             if min(width, height) < min_size:
                 return None, None, (
                     f"{width}x{height} is smaller than min_image_size={min_size}; remove it or "
@@ -100,12 +97,20 @@ def _inspect_image(path, max_pixels, min_size, cache_root):
                 _to_rgb(image, mode).save(target + ".tmp.png")
                 os.replace(target + ".tmp.png", target)
             return target, reason, None
-    except Image.DecompressionBombError as error:
-        return None, None, f"{error}; downscale it or raise `max_image_pixels`"
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        # PIL refuses very large images while reading the header, before our own check.
+        return None, None, _bomb_message(str(error).split(" exceeds")[0], max_pixels)
     except UnidentifiedImageError:
         return None, None, "not a readable image (wrong extension or corrupt header)"
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as error:
+    except (OSError, SyntaxError, ValueError) as error:
         return None, None, f"corrupt or truncated image data ({error})"
+
+
+def _bomb_message(size, max_pixels):
+    return (
+        f"{size} exceeds max_image_pixels={max_pixels} (decompression-bomb guard); "
+        "downscale the file or raise `max_image_pixels`"
+    )
 
 
 def _to_rgb(image, mode):
@@ -246,14 +251,12 @@ def make_augmenter(flip=True, rotation=0.1, zoom=0.1, translation=0.1, contrast=
     return keras.Sequential(layers, name="augmentation")
 
 
-def _mix(images, labels, num_classes, mixup, cutmix, seed):
+def _mix(images, labels, num_classes, mixers):
     """MixUp / CutMix on a batch (labels become soft one-hot vectors)."""
     labels = tf.one_hot(labels, num_classes) if labels.shape.rank == 1 else tf.cast(labels, tf.float32)
     data = {"images": tf.cast(images, tf.float32), "labels": labels}
-    if mixup:
-        data = keras.layers.MixUp(seed=seed)(data, training=True)
-    if cutmix:
-        data = keras.layers.CutMix(seed=seed)(data, training=True)
+    for mixer in mixers:
+        data = mixer(data, training=True)
     return data["images"], data["labels"]
 
 
@@ -426,11 +429,13 @@ def image_dataset(
         dataset = dataset.batch(batch_size)
         if training and augment:
             augmenter = make_augmenter(flip, rotation, zoom, translation, contrast, seed=seed)
+            mixers = [keras.layers.MixUp(seed=seed)] if mixup else []
+            mixers += [keras.layers.CutMix(seed=seed)] if cutmix else []
 
             def apply(batch_images, batch_labels):
                 augmented = augmenter(tf.cast(batch_images, tf.float32), training=True)
                 if mixing:
-                    augmented, batch_labels = _mix(augmented, batch_labels, num_classes, mixup, cutmix, seed)
+                    augmented, batch_labels = _mix(augmented, batch_labels, num_classes, mixers)
                 return tf.cast(tf.clip_by_value(tf.round(augmented), 0, 255), tf.uint8), batch_labels
 
             dataset = dataset.map(apply, num_parallel_calls=_AUTOTUNE)

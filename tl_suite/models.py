@@ -210,8 +210,12 @@ def unfreeze(model, layers=None, from_layer=None, learning_rate=1e-5):
         layer.trainable = index >= start and not is_batch_norm
         if layer.trainable and layer.weights:
             opened.append(layer.name)
-    loss = keras.losses.deserialize(compile_config["loss"]) if compile_config else model.loss
-    metrics = [keras.metrics.deserialize(m) for m in compile_config["metrics"]] if compile_config else None
+    loss, metrics = model.loss, None
+    if compile_config:
+        loss = compile_config["loss"]
+        if not isinstance(loss, str):
+            loss = keras.losses.deserialize(loss)
+        metrics = [keras.metrics.deserialize(m) for m in compile_config["metrics"] or []]
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=loss, metrics=metrics
     )
