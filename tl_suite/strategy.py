@@ -1,5 +1,8 @@
 """One helper for CPU / GPU / multi-GPU / TPU / multi-worker distribution strategies."""
 
+import glob
+import os
+
 import tensorflow as tf
 
 STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "tpu", "multi_worker")
@@ -49,6 +52,8 @@ def get_strategy(name="auto", tpu_address=None):
         ]
         return tf.distribute.MirroredStrategy(devices=devices)
     if name == "tpu":
+        if tpu_address is None:
+            tpu_address = _local_tpu()
         try:
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address)
             tf.config.experimental_connect_to_cluster(resolver)
@@ -60,3 +65,18 @@ def get_strategy(name="auto", tpu_address=None):
             ) from None
         return tf.distribute.TPUStrategy(resolver)
     return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def _local_tpu():
+    """The TPU to use when none is named: this TPU VM's, or ``TPU_NAME``; else a clear error.
+
+    Checked locally so that a machine without a TPU never waits on a cloud metadata server.
+    """
+    if os.environ.get("TPU_NAME"):
+        return os.environ["TPU_NAME"]
+    if glob.glob("/dev/accel*") or glob.glob("/dev/vfio/[0-9]*"):
+        return "local"
+    raise RuntimeError(
+        "No TPU found: this is not a TPU VM and TPU_NAME is not set. Run on a TPU VM, set "
+        "TPU_NAME, or pass `tpu_address`; or use name='auto'."
+    )

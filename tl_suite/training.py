@@ -83,15 +83,19 @@ def fit(
         )
     all_callbacks.extend(callbacks or [])
     return model.fit(
-        train, validation_data=validation, epochs=epochs, callbacks=all_callbacks, verbose=verbose
+        train, validation_data=validation, epochs=epochs, callbacks=all_callbacks, verbose=verbose,
+        shuffle=False,  # tf.data pipelines shuffle themselves
     )
 
 
 def predict_with_labels(model, dataset, verbose=0):
     """Run ``model`` over ``dataset`` once; return ``(y_true, y_pred)`` in matching order."""
+    # One pass gives inputs and labels together, so a reshuffling dataset cannot misalign them.
+    # (`predict_on_batch` returns per-replica outputs under MirroredStrategy; a direct call doesn't.)
+    forward = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
     truths, predictions = [], []
     for inputs, labels in dataset:
-        predictions.append(np.asarray(model.predict_on_batch(inputs)))
+        predictions.append(np.asarray(forward(inputs)))
         truths.append(np.asarray(labels))
     if not truths:
         raise ValueError("`dataset` is empty: there is nothing to evaluate.")
