@@ -4,12 +4,9 @@ import io
 import os
 
 import keras
-import matplotlib
-
-matplotlib.use("Agg")  # noqa: E402  (headless: figures are rendered to files and TensorBoard)
-import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
+from matplotlib.figure import Figure
 from sklearn import metrics as sk_metrics
 
 from tl_suite.models import infer_task
@@ -53,6 +50,15 @@ def fit(
 
     Returns:
         The `keras.callbacks.History` of the run.
+
+    Example:
+    >>> import numpy as np, tempfile, tl_suite
+    >>> train = tl_suite.image_dataset(images=np.zeros((8, 32, 32), "uint8"),
+    ...                                labels=np.arange(8) % 2, verbose=False)
+    >>> model = tl_suite.build_image_classifier("tiny_efficientnet_lite", num_classes=2, weights=None)
+    >>> history = tl_suite.fit(model, train, epochs=2, log_dir=tempfile.mkdtemp(), verbose=0)
+    >>> len(history.history["loss"])
+    2
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"`epochs` must be a positive integer. Received: epochs={epochs!r}.")
@@ -105,7 +111,8 @@ def predict_with_labels(model, dataset, verbose=0):
 def confusion_matrix_figure(matrix, class_names, title="Confusion matrix"):
     """A matplotlib figure of a confusion matrix, with counts and row-normalised colours."""
     size = max(5.0, 0.55 * len(class_names) + 2.5)
-    figure, axis = plt.subplots(figsize=(size, size))
+    figure = Figure(figsize=(size, size))  # pyplot-free: no global state, no backend switch
+    axis = figure.add_subplot()
     rows = matrix.sum(axis=1, keepdims=True)
     normalised = np.divide(matrix, rows, out=np.zeros_like(matrix, dtype=float), where=rows > 0)
     axis.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
@@ -124,7 +131,8 @@ def confusion_matrix_figure(matrix, class_names, title="Confusion matrix"):
 
 def scatter_figure(y_true, y_pred, title="Predicted vs true"):
     """A predicted-vs-true scatter plot for regression outputs."""
-    figure, axis = plt.subplots(figsize=(5, 5))
+    figure = Figure(figsize=(5, 5))
+    axis = figure.add_subplot()
     axis.scatter(y_true.ravel(), y_pred.ravel(), s=8, alpha=0.5)
     low, high = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
     axis.plot([low, high], [low, high], "k--", linewidth=1)
@@ -181,6 +189,15 @@ def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step
     Returns:
         A dict with ``"metrics"`` (name → float), and per task ``"report"`` (text),
         ``"report_dict"``, ``"confusion_matrix"`` and ``"figure"`` (a matplotlib figure).
+
+    Example:
+    >>> import numpy as np, tl_suite
+    >>> test = tl_suite.image_dataset(images=np.zeros((6, 32, 32), "uint8"), labels=np.arange(6) % 3,
+    ...                               class_names=["a", "b", "c"], shuffle=False, verbose=False)
+    >>> model = tl_suite.build_image_classifier("tiny_efficientnet_lite", num_classes=3, weights=None)
+    >>> result = tl_suite.evaluate(model, test)
+    >>> int(result["confusion_matrix"].sum()), sorted(result["metrics"])
+    (6, ['accuracy', 'loss', 'macro_f1'])
     """
     task = infer_task(model)
     y_true, y_pred = predict_with_labels(model, dataset)
@@ -248,12 +265,12 @@ def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step
     if log_dir is not None:
         _log_scalars(log_dir, result["metrics"], step=step)
         log_figure(log_dir, figure_tag, result["figure"], step=step)
-    plt.close(result["figure"])
     return result
 
 
 def _per_label_f1_figure(report_dict, names):
-    figure, axis = plt.subplots(figsize=(max(5, 0.5 * len(names) + 2), 4))
+    figure = Figure(figsize=(max(5, 0.5 * len(names) + 2), 4))
+    axis = figure.add_subplot()
     axis.bar(range(len(names)), [report_dict[name]["f1-score"] for name in names])
     axis.set_xticks(range(len(names)), names, rotation=45, ha="right")
     axis.set_ylim(0, 1)

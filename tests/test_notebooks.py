@@ -1,0 +1,54 @@
+"""Execute every notebook with small parameters (like papermill: a cell after "parameters")."""
+
+import pathlib
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
+SMALL_PARAMETERS = {
+    "01_image_classification.ipynb": {"TRAIN_SIZE": 200, "TEST_SIZE": 100, "EPOCHS": 1},
+}
+
+
+def test_every_notebook_has_small_parameters():
+    assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted(SMALL_PARAMETERS)
+
+
+def _execute(name, overrides, log_dir):
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    index = next(i for i, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", []))
+    values = {**overrides, "LOG_DIR": str(log_dir)}
+    source = "\n".join(f"{key} = {value!r}" for key, value in values.items())
+    injected = nbformat.v4.new_code_cell(source)
+    injected.metadata["tags"] = ["injected-parameters"]
+    notebook.cells.insert(index + 1, injected)
+    NotebookClient(notebook, timeout=900, kernel_name="python3",
+                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    return notebook
+
+
+def _text(notebook):
+    parts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", ""))
+            parts.append(output.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def _has_image(notebook):
+    return any("image/png" in output.get("data", {})
+               for cell in notebook.cells for output in cell.get("outputs", []))
+
+
+@pytest.mark.parametrize("name", sorted(SMALL_PARAMETERS))
+def test_notebook_executes(name, tmp_path):
+    notebook = _execute(name, SMALL_PARAMETERS[name], tmp_path / "logs")
+    text = _text(notebook)
+    assert "Traceback" not in text
+    if name.startswith("01"):
+        assert "Test accuracy:" in text and "ankle boot" in text
+        assert _has_image(notebook)  # the confusion matrix is shown
+        assert (tmp_path / "logs" / "evaluation").is_dir()
