@@ -55,11 +55,7 @@ def main():
     suite_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
-    base_features = keras.Sequential([
-        keras.Input((None, None, 3), dtype="uint8"),
-        *[model.get_layer(n) for n in ("to_float", "resize", "scale_to_minus_one_one", "backbone")],
-        keras.layers.GlobalAveragePooling2D(),
-    ])
+    base_features = keras.Model(model.input, model.get_layer("pool").output)
     def featurize(images):
         return base_features.predict(tl_suite.image_dataset(
             images=images, labels=np.zeros(len(images), "int32"), shuffle=False, verbose=False

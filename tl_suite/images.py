@@ -447,6 +447,9 @@ def image_dataset(
         dataset.class_names = list(class_names) if class_names is not None else None
         dataset.report = report
         dataset.num_examples = len(indices)
+        # Read by `fit`'s feature cache: how many augmented views to cache, whether to reshuffle.
+        dataset.shuffled = bool(training and shuffle)
+        dataset.augmented = bool(training and augment)
         return dataset
 
     if validation_split is None:

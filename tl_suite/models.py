@@ -38,19 +38,15 @@ def _compile_arguments(task, num_outputs):
     }
 
 
-def build_head(input_shape, num_outputs, task="classification", pooling="avg", dropout=0.2,
-               hidden_units=(), hidden_activation="relu", name="head"):
-    """The new head: global pooling, dropout, optional hidden dense layers, output dense.
+def build_head(input_shape, num_outputs, task="classification", dropout=0.2, hidden_units=(),
+               hidden_activation="relu", name="head"):
+    """The new head: dropout, optional hidden dense layers, output dense.
 
-    It is its own `keras.Model` (layer ``"head"`` of the classifier) so that it can be trained
-    alone on features the frozen base computed once.
+    It is its own `keras.Model` (layer ``"head"`` of the full model) and takes the pooled
+    features, so `fit` can train it alone on features the frozen base computed once.
     """
-    _check_choice("pooling", pooling, ("avg", "max"))
     features = keras.Input(shape=input_shape, name="features")
-    if pooling == "avg":
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(features)
-    else:
-        x = keras.layers.GlobalMaxPooling2D(name="max_pool")(features)
+    x = features
     for index, units in enumerate(hidden_units):
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"hidden{index}_dropout")(x)
@@ -61,6 +57,12 @@ def build_head(input_shape, num_outputs, task="classification", pooling="avg", d
         num_outputs, activation=_HEAD_ACTIVATION[task], dtype="float32", name="predictions"
     )(x)
     return keras.Model(features, outputs, name=name)
+
+
+def head_inputs(model):
+    """The tensors of ``model``'s graph that feed its ``"head"`` (what the frozen part computes)."""
+    head = model.get_layer("head")
+    return list(head._inbound_nodes[0].input_tensors)
 
 
 def build_image_classifier(
@@ -98,7 +100,8 @@ def build_image_classifier(
         seed: Seed for the head's initial weights (reproducible heads).
 
     Returns:
-        A compiled `keras.Model`; its layers ``"backbone"`` and ``"head"`` are the parts.
+        A compiled `keras.Model`; its layers ``"backbone"``, ``"pool"`` and ``"head"`` are the
+        parts.
 
     Example:
     >>> import numpy as np, tl_suite
@@ -108,6 +111,7 @@ def build_image_classifier(
     (2, 3)
     """
     _check_choice("task", task, TASKS)
+    _check_choice("pooling", pooling, ("avg", "max"))
     if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
         raise ValueError(
             "`num_classes` must be a positive integer (number of classes, labels or regression "
@@ -134,9 +138,13 @@ def build_image_classifier(
     x = keras.layers.Resizing(height, width, crop_to_aspect_ratio=True, name="resize")(x)
     for layer in spec.make_preprocessing():
         x = layer(x)
-    features = base(x, training=False)
+    feature_map = base(x, training=False)
+    if pooling == "avg":
+        features = keras.layers.GlobalAveragePooling2D(name="pool")(feature_map)
+    else:
+        features = keras.layers.GlobalMaxPooling2D(name="pool")(feature_map)
     head = build_head(
-        features.shape[1:], num_classes, task=task, pooling=pooling, dropout=dropout,
+        features.shape[1:], num_classes, task=task, dropout=dropout,
         hidden_units=hidden_units, hidden_activation=hidden_activation,
     )
     outputs = head(features)

@@ -9,7 +9,19 @@ import tensorflow as tf
 from matplotlib.figure import Figure
 from sklearn import metrics as sk_metrics
 
+from tl_suite import feature_cache
 from tl_suite.models import infer_task
+
+
+class _FullModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint that saves the end-to-end model while only its head is being fit."""
+
+    def __init__(self, full_model, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._full_model = full_model
+
+    def set_model(self, model):
+        super().set_model(self._full_model)
 
 
 def fit(
@@ -24,9 +36,23 @@ def fit(
     backup=True,
     csv_log=True,
     callbacks=None,
+    cache_features="auto",
+    feature_views=4,
+    feature_cache_memory=2**30,
+    seed=None,
     verbose="auto",
 ):
     """Train ``model`` with TensorBoard logging, best-model checkpoint and early stopping.
+
+    When the base is frozen (only the ``"head"`` trains), `fit` by default runs the frozen part
+    once per split with a progress bar, caches the features and trains the head on them: one
+    backbone pass instead of one per epoch. The head is shared with ``model``, so ``model`` is
+    trained end to end as usual. Without augmentation this is the same training as the plain
+    path (same batches when the data is not shuffled; reshuffled each epoch otherwise). With
+    an augmented training set (``image_dataset(augment=True)``) it caches ``feature_views``
+    augmented views per example and draws one per example per epoch: not exact, since the head
+    sees ``feature_views`` distinct augmentations instead of a new one every epoch — raise
+    ``feature_views`` or pass ``cache_features=False`` for fresh augmentations every epoch.
 
     Writes into ``log_dir``: TensorBoard event files (``train/``, ``validation/``; per-epoch
     loss, metrics and learning rate), ``best.keras`` (best model by ``monitor``),
@@ -46,6 +72,12 @@ def fit(
         backup: Back up after each epoch so an interrupted fit resumes.
         csv_log: Append per-epoch logs to ``log_dir/training_log.csv``.
         callbacks: Extra Keras callbacks.
+        cache_features: ``"auto"`` (cache when the base is frozen), ``True`` (require it) or
+            ``False`` (run the whole model every epoch).
+        feature_views: Augmented views cached per training example (augmented data only).
+        feature_cache_memory: Bytes of features kept in memory; larger caches go to
+            memory-mapped files on disk (removed when `fit` returns).
+        seed: Seed of the cached path's shuffling and view draws.
         verbose: Keras verbosity.
 
     Returns:
@@ -88,10 +120,71 @@ def fit(
             keras.callbacks.CSVLogger(os.path.join(log_dir, "training_log.csv"), append=True)
         )
     all_callbacks.extend(callbacks or [])
-    return model.fit(
-        train, validation_data=validation, epochs=epochs, callbacks=all_callbacks, verbose=verbose,
-        shuffle=False,  # tf.data pipelines shuffle themselves
+    if cache_features not in ("auto", True, False):
+        raise ValueError(
+            f"`cache_features` must be 'auto', True or False. Received: cache_features={cache_features!r}."
+        )
+    frozen = feature_cache.is_frozen(model)
+    if cache_features is True and not frozen:
+        raise ValueError(
+            "cache_features=True needs a tl_suite model whose base is frozen (only the 'head' "
+            "trains), but other weights are trainable (after `unfreeze`?). Pass "
+            "cache_features=False (or 'auto')."
+        )
+    if not (cache_features and frozen):
+        return model.fit(
+            train, validation_data=validation, epochs=epochs, callbacks=all_callbacks,
+            verbose=verbose, shuffle=False,  # tf.data pipelines shuffle themselves
+        )
+    return _fit_head_on_cached_features(
+        model, train, validation, epochs, all_callbacks, feature_views, feature_cache_memory,
+        seed, verbose,
     )
+
+
+def _fit_head_on_cached_features(model, train, validation, epochs, callbacks, feature_views,
+                                 memory_budget, seed, verbose):
+    show = verbose != 0
+    extractor = feature_cache.feature_extractor(model)
+    views = feature_views if getattr(train, "augmented", False) else 1
+    caches = []
+    try:
+        train_cache = feature_cache.FeatureCache.from_dataset(
+            extractor, train, views=views, memory_budget=memory_budget, description="training",
+            verbose=show,
+        )
+        caches.append(train_cache)
+        cached_validation = None
+        if validation is not None:
+            validation_cache = feature_cache.FeatureCache.from_dataset(
+                extractor, validation, views=1, memory_budget=memory_budget,
+                description="validation", verbose=show,
+            )
+            caches.append(validation_cache)
+            cached_validation = validation_cache.dataset(shuffle=False)
+        if show:
+            for cache, name in zip(caches, ("training", "validation")):
+                print(cache.describe(name))
+        head = model.get_layer("head")
+        config = model.get_compile_config()
+        loss = config["loss"] if isinstance(config["loss"], str) else keras.losses.deserialize(config["loss"])
+        head.compile(
+            optimizer=model.optimizer,  # shared, so its state carries over to later fits
+            loss=loss,
+            metrics=[keras.metrics.deserialize(m) for m in config["metrics"] or []],
+        )
+        callbacks = [
+            _FullModelCheckpoint(model, c.filepath, monitor=c.monitor, save_best_only=True)
+            if isinstance(c, keras.callbacks.ModelCheckpoint) else c
+            for c in callbacks
+        ]
+        return head.fit(
+            train_cache.dataset(seed=seed), validation_data=cached_validation, epochs=epochs,
+            callbacks=callbacks, verbose=verbose, shuffle=False,
+        )
+    finally:
+        for cache in caches:
+            cache.close()
 
 
 def predict_with_labels(model, dataset, verbose=0):

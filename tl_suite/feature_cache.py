@@ -1,0 +1,168 @@
+"""Features of a frozen base, computed once and replayed to train the head.
+
+With a frozen base, every epoch of the usual recipe recomputes the same backbone outputs. `fit`
+instead runs the frozen part once per split (``views`` times for augmented training data, one
+augmented view per pass), keeps the features in memory when they fit ``memory_budget`` bytes,
+otherwise in memory-mapped files on disk, and trains only the head on them.
+"""
+
+import os
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tl_suite._progress import progress
+from tl_suite.models import head_inputs
+
+
+def is_frozen(model):
+    """True when only the ``"head"`` of a tl_suite model has trainable weights."""
+    try:
+        head = model.get_layer("head")
+    except ValueError:
+        return False
+    head_ids = {id(weight) for weight in head.trainable_weights}
+    return all(id(weight) in head_ids for weight in model.trainable_weights)
+
+
+def feature_extractor(model):
+    """A `keras.Model` from ``model``'s inputs to what its head receives."""
+    return keras.Model(model.inputs, head_inputs(model), name="frozen_features")
+
+
+def _batches(dataset):
+    cardinality = int(dataset.cardinality())
+    return cardinality if cardinality > 0 else None
+
+
+def _format_bytes(count):
+    return f"{count / 2**20:,.1f} MiB"
+
+
+class FeatureCache:
+    """Per-example features (one array per head input) and labels, for ``views`` passes."""
+
+    def __init__(self, features, labels, views, batch_size, ordered, storage, directory=None):
+        self.features = features  # list of arrays shaped (views, examples, ...)
+        self.labels = labels  # (views, examples, ...)
+        self.views = views
+        self.batch_size = batch_size
+        self.ordered = ordered
+        self.storage = storage
+        self.directory = directory
+
+    @property
+    def num_examples(self):
+        return self.labels.shape[1]
+
+    @property
+    def nbytes(self):
+        return sum(array.nbytes for array in self.features) + self.labels.nbytes
+
+    @classmethod
+    def from_dataset(cls, extractor, dataset, views=1, memory_budget=2**30, description="data",
+                     verbose=True):
+        """Run ``extractor`` over ``dataset`` ``views`` times and keep the outputs."""
+        forward = tf.function(lambda x: extractor(x, training=False), reduce_retracing=True)
+        total = _batches(dataset)
+        passes = []
+        batch_size = None
+        for view in range(views):
+            label = f"Frozen features, {description}" + (f" (view {view + 1}/{views})" if views > 1 else "")
+            bar = progress(total, label, verbose, unit="batch")
+            outputs, labels = [], []
+            for inputs, batch_labels in dataset:
+                result = forward(inputs)
+                result = result if isinstance(result, (list, tuple)) else [result]
+                outputs.append([np.asarray(r) for r in result])
+                labels.append(np.asarray(batch_labels))
+                batch_size = batch_size or len(labels[-1])
+                bar.update(1)
+            bar.close()
+            if not labels:
+                raise ValueError(f"The {description} dataset is empty: nothing to train on.")
+            passes.append(([np.concatenate(parts) for parts in zip(*outputs)], np.concatenate(labels)))
+        lengths = {len(labels) for _, labels in passes}
+        if len(lengths) != 1:
+            raise ValueError(f"The {description} dataset changed size between passes: {sorted(lengths)}.")
+        nbytes = sum(a.nbytes for a in passes[0][0]) * views + passes[0][1].nbytes * views
+        storage, directory = "memory", None
+        if nbytes > memory_budget:
+            storage, directory = "disk", tempfile.mkdtemp(prefix="tl_suite_features_")
+        stacked = []
+        for index in range(len(passes[0][0])):
+            stacked.append(cls._stack([p[0][index] for p in passes], directory, f"features{index}"))
+        labels = cls._stack([p[1] for p in passes], directory, "labels")
+        ordered = not getattr(dataset, "shuffled", True)
+        return cls(stacked, labels, views, batch_size, ordered, storage, directory)
+
+    @staticmethod
+    def _stack(arrays, directory, name):
+        if directory is None:
+            return np.stack(arrays)
+        mapped = np.lib.format.open_memmap(
+            os.path.join(directory, f"{name}.npy"), mode="w+", dtype=arrays[0].dtype,
+            shape=(len(arrays), *arrays[0].shape),
+        )
+        for index, array in enumerate(arrays):
+            mapped[index] = array
+        mapped.flush()
+        return mapped
+
+    def describe(self, description):
+        views = f" x {self.views} augmented views" if self.views > 1 else ""
+        where = "in memory" if self.storage == "memory" else f"on disk ({self.directory})"
+        shapes = ", ".join(str(tuple(a.shape[2:])) for a in self.features)
+        return (f"Cached frozen features for {self.num_examples:,} {description} examples{views} "
+                f"(feature shape {shapes}): {_format_bytes(self.nbytes)} {where}")
+
+    def dataset(self, seed=None, shuffle=None):
+        """A `tf.data.Dataset` of ``(features, labels)`` batches; a random view per example per
+        epoch; shuffled every epoch unless the source dataset was not shuffled."""
+        shuffle = (not self.ordered) if shuffle is None else shuffle
+        count = self.num_examples
+        indices = tf.data.Dataset.range(count)
+        if shuffle:
+            indices = indices.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+        if self.views > 1:
+            draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+            indices = tf.data.Dataset.zip(indices, draws).map(
+                lambda index, draw: (draw % self.views) * count + index
+            )
+        indices = indices.batch(self.batch_size)
+        flat_features = [a.reshape((-1, *a.shape[2:])) for a in self.features]
+        flat_labels = self.labels.reshape((-1, *self.labels.shape[2:]))
+        single = len(flat_features) == 1
+
+        if self.storage == "memory":
+            feature_tensors = [tf.constant(a) for a in flat_features]
+            label_tensor = tf.constant(flat_labels)
+
+            def gather(batch):
+                gathered = [tf.gather(t, batch) for t in feature_tensors]
+                return (gathered[0] if single else tuple(gathered)), tf.gather(label_tensor, batch)
+        else:
+            def read(batch):
+                order = np.sort(batch)  # sequential reads from the memory map
+                position = np.argsort(np.argsort(batch))
+                return tuple(np.asarray(a[order])[position] for a in (*flat_features, flat_labels))
+
+            def gather(batch):
+                dtypes = [tf.as_dtype(a.dtype) for a in (*flat_features, flat_labels)]
+                values = tf.numpy_function(read, [batch], dtypes)
+                for value, array in zip(values, (*flat_features, flat_labels)):
+                    value.set_shape((None, *array.shape[1:]))
+                features = values[0] if single else tuple(values[:-1])
+                return features, values[-1]
+
+        return indices.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+    def close(self):
+        """Free the cache (removes the files of a disk cache)."""
+        self.features, self.labels = [], np.empty((0, 0))
+        if self.directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = None
