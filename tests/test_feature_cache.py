@@ -49,8 +49,7 @@ def test_cached_fit_leaves_base_and_batch_norm_untouched(tmp_path, tiny_arrays):
 
 def test_augmented_data_caches_views_and_draws_them_per_epoch(tiny_arrays):
     train = _data(tiny_arrays, augment=True)
-    extractor = feature_cache.feature_extractor(_model())
-    cache = feature_cache.FeatureCache.from_dataset(extractor, train, views=3, verbose=False)
+    cache = feature_cache.FeatureCache.from_dataset(_model(), train, views=3, verbose=False)
     assert cache.views == 3 and cache.features[0].shape == (3, 60, 16)
     assert not np.allclose(cache.features[0][0], cache.features[0][1])  # distinct augmentations
     dataset = cache.dataset(seed=1)
@@ -66,9 +65,9 @@ def test_augmented_data_caches_views_and_draws_them_per_epoch(tiny_arrays):
 
 def test_disk_cache_matches_memory_cache_and_is_removed(tiny_arrays):
     train = _data(tiny_arrays, shuffle=False)
-    extractor = feature_cache.feature_extractor(_model())
-    in_memory = feature_cache.FeatureCache.from_dataset(extractor, train, verbose=False)
-    on_disk = feature_cache.FeatureCache.from_dataset(extractor, train, memory_budget=0, verbose=False)
+    model = _model()
+    in_memory = feature_cache.FeatureCache.from_dataset(model, train, verbose=False)
+    on_disk = feature_cache.FeatureCache.from_dataset(model, train, memory_budget=0, verbose=False)
     assert in_memory.storage == "memory" and on_disk.storage == "disk"
     directory = on_disk.directory
     assert "on disk" in on_disk.describe("training") and os.path.isdir(directory)

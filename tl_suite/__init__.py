@@ -3,7 +3,8 @@
 Public API (everything else is private):
 
 - Backbones: `list_backbones`, `get_backbone`
-- Models: `build_image_classifier`, `unfreeze`
+- Models: `build_image_classifier`, `build_text_classifier`, `build_text_regressor`,
+  `build_token_classifier`, `predict_tags`, `unfreeze`
 - Data: `image_dataset`, `load_fashion_mnist`
 - Training: `fit`, `evaluate`
 - Distribution: `get_strategy`
@@ -14,6 +15,12 @@ from tl_suite.datasets import load_fashion_mnist
 from tl_suite.images import image_dataset
 from tl_suite.models import build_image_classifier, unfreeze
 from tl_suite.strategy import get_strategy
+from tl_suite.text_models import (
+    build_text_classifier,
+    build_text_regressor,
+    build_token_classifier,
+    predict_tags,
+)
 from tl_suite.training import evaluate, fit
 
 __version__ = "0.1.0"
@@ -21,6 +28,9 @@ __version__ = "0.1.0"
 __all__ = [
     "BackboneSpec",
     "build_image_classifier",
+    "build_text_classifier",
+    "build_text_regressor",
+    "build_token_classifier",
     "evaluate",
     "fit",
     "get_backbone",
@@ -28,6 +38,7 @@ __all__ = [
     "image_dataset",
     "list_backbones",
     "load_fashion_mnist",
+    "predict_tags",
     "register_backbone",
     "unfreeze",
 ]

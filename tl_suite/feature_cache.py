@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from tl_suite._progress import progress
-from tl_suite.models import head_inputs
+from tl_suite.models import head_inputs, input_preparer
 
 
 def is_frozen(model):
@@ -31,6 +31,34 @@ def is_frozen(model):
 def feature_extractor(model):
     """A `keras.Model` from ``model``'s inputs to what its head receives."""
     return keras.Model(model.inputs, head_inputs(model), name="frozen_features")
+
+
+def make_forward(network, model=None):
+    """A traced ``forward(x, y) -> (outputs, y)`` that applies ``model``'s preprocessing first."""
+    prepare = input_preparer(model if model is not None else network)
+
+    @tf.function(reduce_retracing=True)
+    def forward(x, y):
+        x, y = prepare(x, y)
+        return network(x, training=False), y
+
+    return forward
+
+
+def pad_to(array, length, value):
+    """Pad axis 1 of ``array`` (a batch of sequences) to ``length`` with ``value``."""
+    if array.ndim < 2 or array.shape[1] == length:
+        return array
+    widths = [(0, 0), (0, length - array.shape[1])] + [(0, 0)] * (array.ndim - 2)
+    return np.pad(array, widths, constant_values=value)
+
+
+def pad_concatenate(arrays, value):
+    """Concatenate batches whose sequence axis differs (dynamic padding), padding with ``value``."""
+    if arrays[0].ndim >= 2 and len({a.shape[1] for a in arrays}) > 1:
+        longest = max(a.shape[1] for a in arrays)
+        arrays = [pad_to(a, longest, value) for a in arrays]
+    return np.concatenate(arrays)
 
 
 def _batches(dataset):
@@ -63,10 +91,12 @@ class FeatureCache:
         return sum(array.nbytes for array in self.features) + self.labels.nbytes
 
     @classmethod
-    def from_dataset(cls, extractor, dataset, views=1, memory_budget=2**30, description="data",
-                     verbose=True):
-        """Run ``extractor`` over ``dataset`` ``views`` times and keep the outputs."""
-        forward = tf.function(lambda x: extractor(x, training=False), reduce_retracing=True)
+    def from_dataset(cls, model, dataset, views=1, memory_budget=2**30, description="data",
+                     verbose=True, extractor=None):
+        """Run the frozen part of ``model`` (its preprocessing included) over ``dataset``
+        ``views`` times and keep the outputs."""
+        extractor = extractor or feature_extractor(model)
+        forward = make_forward(extractor, model=model)
         total = _batches(dataset)
         passes = []
         batch_size = None
@@ -75,7 +105,7 @@ class FeatureCache:
             bar = progress(total, label, verbose, unit="batch")
             outputs, labels = [], []
             for inputs, batch_labels in dataset:
-                result = forward(inputs)
+                result, batch_labels = forward(inputs, batch_labels)
                 result = result if isinstance(result, (list, tuple)) else [result]
                 outputs.append([np.asarray(r) for r in result])
                 labels.append(np.asarray(batch_labels))
@@ -84,7 +114,11 @@ class FeatureCache:
             bar.close()
             if not labels:
                 raise ValueError(f"The {description} dataset is empty: nothing to train on.")
-            passes.append(([np.concatenate(parts) for parts in zip(*outputs)], np.concatenate(labels)))
+            passes.append(([pad_concatenate(parts, 0) for parts in zip(*outputs)],
+                           pad_concatenate(labels, -1)))
+        longest = max(p[1].shape[1] if p[1].ndim > 1 else 0 for p in passes)
+        if any(p[1].ndim > 1 and p[1].shape[1] != longest for p in passes):  # token features
+            passes = [([pad_to(a, longest, 0) for a in f], pad_to(l, longest, -1)) for f, l in passes]
         lengths = {len(labels) for _, labels in passes}
         if len(lengths) != 1:
             raise ValueError(f"The {description} dataset changed size between passes: {sorted(lengths)}.")

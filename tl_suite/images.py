@@ -356,7 +356,7 @@ def image_dataset(
         )
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}.")
-    spec = backbones.get_backbone(backbone)
+    spec = backbones.get_image_backbone(backbone)
     size = tuple(image_size or spec.input_size)
     report = None
 

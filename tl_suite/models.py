@@ -124,7 +124,7 @@ def build_image_classifier(
         )
     if not 0 <= dropout < 1:
         raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}.")
-    spec = backbones.get_backbone(backbone)
+    spec = backbones.get_image_backbone(backbone)
     height, width = image_size or spec.input_size
     if seed is not None:
         keras.utils.set_random_seed(seed)
@@ -157,10 +157,11 @@ def build_image_classifier(
 
 
 def infer_task(model):
-    """Return the task of a model built by tl_suite, read from its output activation."""
-    layer = model.get_layer("head").get_layer("predictions")
-    activation = keras.activations.serialize(layer.activation)
-    activation = activation if isinstance(activation, str) else activation.get("config", activation)
+    """Return the task of a tl_suite model, read from its head's output layer."""
+    head = model.get_layer("head")
+    if len(head.output.shape) == 3:
+        return "token_classification"
+    activation = keras.activations.serialize(head.get_layer("predictions").activation)
     if "softmax" in str(activation):
         return "classification"
     if "sigmoid" in str(activation):
@@ -168,15 +169,36 @@ def infer_task(model):
     return "regression"
 
 
+def base_of(model):
+    """The pretrained base of a tl_suite model (image ``"backbone"`` layer or text backbone)."""
+    backbone = getattr(model, "backbone", None)
+    return backbone if backbone is not None else model.get_layer("backbone")
+
+
+def input_preparer(model):
+    """``prepare(x, y) -> (x, y)``: the model's own preprocessing (tokenizer, word alignment)
+    for models that carry one (keras-hub Tasks), else identity. Traced, so it runs the
+    TensorFlow path of keras-hub preprocessors."""
+    preprocessor = getattr(model, "preprocessor", None)
+    if preprocessor is None:
+        return lambda x, y: (x, y)
+
+    def prepare(x, y):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(preprocessor(x, y=y))
+        return x, y
+
+    return prepare
+
+
 def unfreeze(model, layers=None, from_layer=None, learning_rate=1e-5):
     """Unfreeze the top of the base, keep BatchNorm frozen, and recompile.
 
     Args:
         model: A model from a tl_suite builder.
-        layers: Unfreeze the top ``layers`` layers of the base (``None`` with no
-            ``from_layer``: the whole base).
+        layers: Unfreeze the top ``layers`` layers of the base (for text backbones, the top
+            ``layers`` transformer blocks); ``None`` with no ``from_layer``: the whole base.
         from_layer: Unfreeze from the first base layer whose name contains this string
-            (e.g. ``"block11"``) to the top.
+            (e.g. ``"block11"``, or ``"transformer_layer_4"`` for BERT) to the top.
         learning_rate: Learning rate of the new optimizer (low, so pretrained features survive).
 
     Returns:
@@ -194,8 +216,9 @@ def unfreeze(model, layers=None, from_layer=None, learning_rate=1e-5):
             "Pass either `layers` or `from_layer`, not both. "
             f"Received: layers={layers!r}, from_layer={from_layer!r}."
         )
-    base = model.get_layer("backbone")
+    base = base_of(model)
     base_layers = [layer for layer in base.layers if not isinstance(layer, keras.layers.InputLayer)]
+    transformer_layers = list(getattr(base, "transformer_layers", []) or [])
     if from_layer is not None:
         matches = [i for i, layer in enumerate(base_layers) if from_layer in layer.name]
         if not matches:
@@ -207,7 +230,11 @@ def unfreeze(model, layers=None, from_layer=None, learning_rate=1e-5):
     elif layers is not None:
         if not isinstance(layers, int) or layers < 1:
             raise ValueError(f"`layers` must be a positive integer. Received: layers={layers!r}.")
-        start = max(len(base_layers) - layers, 0)
+        if transformer_layers:  # text: count transformer blocks, not sub-layers
+            first_open = transformer_layers[max(len(transformer_layers) - layers, 0)]
+            start = base_layers.index(first_open)
+        else:
+            start = max(len(base_layers) - layers, 0)
     else:
         start = 0
     compile_config = model.get_compile_config()

@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from sklearn import metrics as sk_metrics
 
 from tl_suite import feature_cache
+from tl_suite._progress import progress
 from tl_suite.models import infer_task
 
 
@@ -145,20 +146,20 @@ def fit(
 def _fit_head_on_cached_features(model, train, validation, epochs, callbacks, feature_views,
                                  memory_budget, seed, verbose):
     show = verbose != 0
-    extractor = feature_cache.feature_extractor(model)
+    extractor = feature_cache.feature_extractor(model)  # built once, used for every split
     views = feature_views if getattr(train, "augmented", False) else 1
     caches = []
     try:
         train_cache = feature_cache.FeatureCache.from_dataset(
-            extractor, train, views=views, memory_budget=memory_budget, description="training",
-            verbose=show,
+            model, train, views=views, memory_budget=memory_budget, description="training",
+            verbose=show, extractor=extractor,
         )
         caches.append(train_cache)
         cached_validation = None
         if validation is not None:
             validation_cache = feature_cache.FeatureCache.from_dataset(
-                extractor, validation, views=1, memory_budget=memory_budget,
-                description="validation", verbose=show,
+                model, validation, views=1, memory_budget=memory_budget,
+                description="validation", verbose=show, extractor=extractor,
             )
             caches.append(validation_cache)
             cached_validation = validation_cache.dataset(shuffle=False)
@@ -187,18 +188,24 @@ def _fit_head_on_cached_features(model, train, validation, epochs, callbacks, fe
             cache.close()
 
 
-def predict_with_labels(model, dataset, verbose=0):
+def predict_with_labels(model, dataset, verbose=True):
     """Run ``model`` over ``dataset`` once; return ``(y_true, y_pred)`` in matching order."""
     # One pass gives inputs and labels together, so a reshuffling dataset cannot misalign them.
     # (`predict_on_batch` returns per-replica outputs under MirroredStrategy; a direct call doesn't.)
-    forward = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
+    forward = feature_cache.make_forward(model)
     truths, predictions = [], []
+    cardinality = int(dataset.cardinality())
+    bar = progress(cardinality if cardinality > 0 else None, "Predicting", verbose, unit="batch")
     for inputs, labels in dataset:
-        predictions.append(np.asarray(forward(inputs)))
+        outputs, labels = forward(inputs, labels)
+        predictions.append(np.asarray(outputs))
         truths.append(np.asarray(labels))
+        bar.update(1)
+    bar.close()
     if not truths:
         raise ValueError("`dataset` is empty: there is nothing to evaluate.")
-    return np.concatenate(truths), np.concatenate(predictions)
+    return (feature_cache.pad_concatenate(truths, -1),
+            feature_cache.pad_concatenate(predictions, 0))
 
 
 def confusion_matrix_figure(matrix, class_names, title="Confusion matrix"):
@@ -262,7 +269,7 @@ def _log_scalars(log_dir, values, step=0):
     writer.close()
 
 
-def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step=0):
+def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step=0, verbose=True):
     """Evaluate ``model`` on ``dataset``: metrics, report and figures.
 
     Single-label classification gives accuracy, a scikit-learn classification report and a
@@ -278,6 +285,7 @@ def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step
         log_dir: Optional TensorBoard log folder (usually the one given to `fit`).
         threshold: Decision threshold of multi-label outputs.
         step: TensorBoard step of the logged values.
+        verbose: Show a progress bar while predicting.
 
     Returns:
         A dict with ``"metrics"`` (name → float), and per task ``"report"`` (text),
@@ -288,12 +296,12 @@ def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step
     >>> test = tl_suite.image_dataset(images=np.zeros((6, 32, 32), "uint8"), labels=np.arange(6) % 3,
     ...                               class_names=["a", "b", "c"], shuffle=False, verbose=False)
     >>> model = tl_suite.build_image_classifier("tiny_efficientnet_lite", num_classes=3, weights=None)
-    >>> result = tl_suite.evaluate(model, test)
+    >>> result = tl_suite.evaluate(model, test, verbose=False)
     >>> int(result["confusion_matrix"].sum()), sorted(result["metrics"])
     (6, ['accuracy', 'loss', 'macro_f1'])
     """
     task = infer_task(model)
-    y_true, y_pred = predict_with_labels(model, dataset)
+    y_true, y_pred = predict_with_labels(model, dataset, verbose=verbose)
     class_names = class_names or getattr(dataset, "class_names", None)
     result = {"task": task}
     if task == "classification":

@@ -10,7 +10,7 @@ from typing import Callable, Optional, Tuple
 
 import keras
 
-from tl_suite.backbones import efficientnet_lite
+from tl_suite.backbones import efficientnet_lite, text
 
 
 @keras.saving.register_keras_serializable(package="tl_suite")
@@ -49,6 +49,7 @@ class BackboneSpec:
     make_base: Callable[[Optional[str], tuple], keras.Model]
     offline_weights: bool = False
     test_only: bool = False
+    kind: str = "image"
 
 
 _REGISTRY = {}
@@ -60,38 +61,80 @@ def register_backbone(spec):
     return spec
 
 
-def list_backbones(include_test_only=False):
+def list_backbones(kind=None, include_test_only=False):
     """Return the names of the registered backbones.
+
+    Text backbones also accept any keras-hub BERT-family preset name (online) and any local
+    keras-hub or Hugging Face BERT folder; those are not listed.
+
+    Args:
+        kind: ``"image"``, ``"text"`` or None for both.
+        include_test_only: Also list tiny random test backbones.
 
     Example:
     >>> import tl_suite
-    >>> "efficientnet_lite0" in tl_suite.list_backbones()
+    >>> tl_suite.list_backbones("text")
+    ['minilm_l6']
+    >>> "efficientnet_lite0" in tl_suite.list_backbones("image")
     True
     """
-    return sorted(name for name, spec in _REGISTRY.items() if include_test_only or not spec.test_only)
+    if kind not in (None, "image", "text"):
+        raise ValueError(f"`kind` must be 'image', 'text' or None. Received: kind={kind!r}.")
+    specs = list(_REGISTRY.values()) + [text.MINILM_L6]
+    return sorted(
+        spec.name for spec in specs
+        if (include_test_only or not spec.test_only) and kind in (None, spec.kind)
+    )
 
 
 def get_backbone(name):
-    """Return the `BackboneSpec` registered under ``name``.
+    """Return the spec of an image or text backbone.
+
+    ``name`` is a registered name, a spec, or (text) a keras-hub preset name or a local folder.
 
     Example:
     >>> import tl_suite
     >>> tl_suite.get_backbone("efficientnet_lite0").input_size
     (224, 224)
+    >>> tl_suite.get_backbone("minilm_l6").pooling
+    'mean'
     """
-    if isinstance(name, BackboneSpec):
+    if isinstance(name, (BackboneSpec, text.TextBackboneSpec)):
         return name
-    if name not in _REGISTRY:
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    text_spec = text.resolve(name)
+    if text_spec is not None:
+        return text_spec
+    raise ValueError(
+        f"Unknown backbone. Choose one of {list_backbones(include_test_only=True)}, a keras-hub "
+        f"BERT preset name or a local model folder. Received: backbone={name!r}."
+    )
+
+
+def get_image_backbone(name):
+    spec = get_backbone(name)
+    if spec.kind != "image":
         raise ValueError(
-            f"Unknown backbone. Choose one of {list_backbones(include_test_only=True)}. "
-            f"Received: backbone={name!r}."
+            f"{spec.name!r} is a text backbone; image models need one of "
+            f"{list_backbones('image')}. Received: backbone={name!r}."
         )
-    return _REGISTRY[name]
+    return spec
+
+
+def get_text_backbone(name):
+    spec = get_backbone(name)
+    if spec.kind != "text":
+        raise ValueError(
+            f"{spec.name!r} is an image backbone; text models need 'minilm_l6', a keras-hub BERT "
+            f"preset or a local BERT folder. Received: backbone={name!r}."
+        )
+    return spec
 
 
 def build_base(spec, weights="imagenet", input_shape=None):
     """Build the headless base of ``spec`` with ``weights`` ("imagenet", a file path or None)."""
-    spec = get_backbone(spec)
+    spec = get_image_backbone(spec)
     if input_shape is None:
         input_shape = (*spec.input_size, 3)
     if weights is not None and weights != "imagenet" and not os.path.exists(weights):
