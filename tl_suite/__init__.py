@@ -5,13 +5,13 @@ Public API (everything else is private):
 - Backbones: `list_backbones`, `get_backbone`
 - Models: `build_image_classifier`, `build_text_classifier`, `build_text_regressor`,
   `build_token_classifier`, `predict_tags`, `unfreeze`
-- Data: `image_dataset`, `load_fashion_mnist`
+- Data: `image_dataset`, `text_dataset`, `token_dataset`, `load_fashion_mnist`
 - Training: `fit`, `evaluate`
 - Distribution: `get_strategy`
 """
 
 from tl_suite.backbones import BackboneSpec, get_backbone, list_backbones, register_backbone
-from tl_suite.datasets import load_fashion_mnist
+from tl_suite.datasets import bbc_news_path, load_fashion_mnist, twitter_ner_path
 from tl_suite.images import image_dataset
 from tl_suite.models import build_image_classifier, unfreeze
 from tl_suite.strategy import get_strategy
@@ -21,12 +21,14 @@ from tl_suite.text_models import (
     build_token_classifier,
     predict_tags,
 )
+from tl_suite.text_data import text_dataset, token_dataset
 from tl_suite.training import evaluate, fit
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BackboneSpec",
+    "bbc_news_path",
     "build_image_classifier",
     "build_text_classifier",
     "build_text_regressor",
@@ -40,5 +42,8 @@ __all__ = [
     "load_fashion_mnist",
     "predict_tags",
     "register_backbone",
+    "text_dataset",
+    "token_dataset",
+    "twitter_ner_path",
     "unfreeze",
 ]

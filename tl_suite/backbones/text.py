@@ -40,6 +40,13 @@ class TextBackboneSpec:
     offline_weights: bool = False
     test_only: bool = False
     kind: str = "text"
+    load_tokenizer: Callable = None
+
+    def tokenizer(self):
+        """The spec's tokenizer alone (no weights loaded)."""
+        if self.load_tokenizer is not None:
+            return self.load_tokenizer()
+        return self.load(None)[1]
 
 
 def minilm_path():
@@ -98,6 +105,7 @@ def folder_spec(path):
         pooling=pooling,
         load=lambda weights: _load_preset(path, weights, offline_hint=False),
         offline_weights=True,
+        load_tokenizer=lambda: keras_hub.models.Tokenizer.from_preset(path),
     )
 
 
@@ -120,6 +128,9 @@ def tiny_bert_spec(vocabulary, name="tiny_bert", num_layers=2, hidden_dim=8, poo
     The vocabulary must contain ``[PAD]``, ``[UNK]``, ``[CLS]``, ``[SEP]`` and ``[MASK]``.
     """
 
+    def make_tokenizer():
+        return keras_hub.models.BertTokenizer(vocabulary=list(vocabulary), lowercase=True)
+
     def load(weights):
         if weights is not None:
             raise ValueError(
@@ -131,11 +142,11 @@ def tiny_bert_spec(vocabulary, name="tiny_bert", num_layers=2, hidden_dim=8, poo
             hidden_dim=hidden_dim, intermediate_dim=2 * hidden_dim,
             max_sequence_length=max_sequence_length,
         )
-        return backbone, keras_hub.models.BertTokenizer(vocabulary=list(vocabulary), lowercase=True)
+        return backbone, make_tokenizer()
 
     return TextBackboneSpec(
         name=name, description="tiny random BERT for tests", weights_source="none",
-        pooling=pooling, load=load, test_only=True,
+        pooling=pooling, load=load, test_only=True, load_tokenizer=make_tokenizer,
     )
 
 
@@ -146,6 +157,7 @@ MINILM_L6 = TextBackboneSpec(
     pooling="mean",
     load=lambda weights: _load_preset(minilm_path(), weights, offline_hint=False),
     offline_weights=True,
+    load_tokenizer=lambda: keras_hub.models.Tokenizer.from_preset(minilm_path()),
 )
 
 
