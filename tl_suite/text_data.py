@@ -240,6 +240,7 @@ def text_dataset(
     sequence_length=128,
     bucket_by_length=False,
     max_characters=DEFAULT_MAX_CHARACTERS,
+    max_examples=None,
     cache=True,
     verbose=True,
 ):
@@ -273,6 +274,7 @@ def text_dataset(
         bucket_by_length: Batch texts of similar token length together (needs ``backbone``), so
             dynamic padding pads little.
         max_characters: Texts are cut to this many characters before tokenization.
+        max_examples: Keep a seeded random subset of this many examples (quick experiments).
         cache: Cache the dataset in memory.
         verbose: Print the report.
 
@@ -339,6 +341,11 @@ def text_dataset(
     if not kept_texts:
         raise ValueError(f"No usable text in {report.source}.\n{report}")
     encoded, class_names = _encode_labels(kept_labels, kept_where, class_names, label_mode)
+    if max_examples is not None and max_examples < len(kept_texts):
+        chosen = np.sort(np.random.default_rng(seed).choice(len(kept_texts), max_examples, replace=False))
+        kept_texts = [kept_texts[i] for i in chosen]
+        encoded = encoded[chosen]
+        report.note(f"examples left out by max_examples={max_examples}", len(kept_where) - max_examples)
     report.used = len(kept_texts)
     lengths = None
     if backbone is not None:
@@ -472,6 +479,7 @@ def token_dataset(
     shuffle=True,
     backbone=None,
     sequence_length=128,
+    max_examples=None,
     cache=True,
     verbose=True,
 ):
@@ -479,7 +487,8 @@ def token_dataset(
 
     Give ``path`` (a CoNLL-style file, see `read_conll`) or ``sentences`` with ``tags`` (lists
     of word lists and tag lists). Tags outside ``tag_names`` and sentences whose tags do not
-    match their words are errors naming the line/sentence. With ``backbone`` given, sentences
+    match their words are errors naming the line/sentence. ``max_examples`` keeps a seeded
+    random subset of sentences. With ``backbone`` given, sentences
     longer than ``sequence_length`` word pieces are split into consecutive windows, so no word
     is lost (counted in ``dataset.report``); without it, the model truncates such sentences.
 
@@ -527,6 +536,9 @@ def token_dataset(
         )
     keep = [i for i, words in enumerate(sentences) if words]
     report.skipped.extend((where[i], "sentence with no words") for i in range(len(sentences)) if not sentences[i])
+    if max_examples is not None and max_examples < len(keep):
+        keep = sorted(np.random.default_rng(seed).choice(keep, max_examples, replace=False).tolist())
+        report.note(f"sentences left out by max_examples={max_examples}", len(sentences) - max_examples)
     sentences = [sentences[i] for i in keep]
     tag_ids = [[index[t] for t in tags[i]] for i in keep]
     report.used = len(sentences)
