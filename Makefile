@@ -33,6 +33,8 @@ test-fast: install
 bench: install
 	@test -d /usr/share/datasets/fashion-mnist || (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist)
 	$(PY) benchmarks/image_accuracy.py
+	$(PY) benchmarks/text_accuracy.py
+	$(PY) benchmarks/ner_accuracy.py
 
 clean:
 	rm -rf $(VENV) logs

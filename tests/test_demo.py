@@ -5,11 +5,16 @@ from tl_suite import demo
 
 def test_main_job_trains_evaluates_and_writes_tensorboard_logs(tmp_path, capsys):
     log_dir = tmp_path / "logs"
-    result = demo.main(["--train-size", "200", "--test-size", "100", "--epochs", "1",
-                        "--log-dir", str(log_dir)])
+    results = demo.main(["--train-size", "200", "--test-size", "100", "--epochs", "1",
+                         "--text-examples", "120", "--text-epochs", "25", "--log-dir", str(log_dir)])
     printed = capsys.readouterr().out
-    assert "Test set classification report" in printed and "ankle boot" in printed
+    assert "Image test set classification report" in printed and "ankle boot" in printed
+    assert "Text test set classification report" in printed and "politics" in printed
     assert f"TensorBoard logs: {log_dir}" in printed
-    assert result["confusion_matrix"].sum() == 100
-    assert result["metrics"]["accuracy"] > 0.2  # real pretrained features beat chance after one epoch
-    assert os.listdir(log_dir / "train") and os.listdir(log_dir / "evaluation")
+    assert results["image"]["confusion_matrix"].sum() == 100
+    assert results["text"]["confusion_matrix"].sum() == 24
+    # Real pretrained features beat chance (0.1 / 0.2) after a very short training.
+    assert results["image"]["metrics"]["accuracy"] > 0.2
+    assert results["text"]["metrics"]["accuracy"] > 0.4
+    for kind in ("image", "text"):
+        assert os.listdir(log_dir / kind / "train") and os.listdir(log_dir / kind / "evaluation")
