@@ -176,3 +176,59 @@ def test_ner_evaluation_is_entity_level_and_matches_predict_tags(spec, tmp_path)
     assert result["metrics"]["f1"] == pytest.approx(f1_score(tags, result["predicted_tags"]))
     assert result["metrics"]["f1"] > 0.9  # the tiny model learns this toy task
     assert {"loc", "animal"} <= set(result["report_dict"]) and "loc" in result["report"]
+
+
+def test_tokenize_once_gives_the_same_predictions_and_training_as_raw_strings(spec, tmp_path):
+    texts = ["good film", "bad film the quick fox", "the", "a b c d " * 10] * 3
+    kwargs = dict(texts=texts, labels=[0, 1, 0, 1] * 3, batch_size=4, backbone=spec,
+                  sequence_length=16, shuffle=False, verbose=False)
+    raw = tl_suite.text_dataset(**kwargs)
+    tokenized = tl_suite.text_dataset(tokenize=True, **kwargs)
+    x, y = next(iter(tokenized))
+    assert set(x) == {"token_ids", "padding_mask", "segment_ids"}
+    assert x["token_ids"].shape == (4, 16)  # padded to the longest (truncated) text of the batch
+    assert x["token_ids"].numpy()[2].tolist()[:4] == [2, 5, 3, 0]  # [CLS] the [SEP] [PAD]
+    assert x["padding_mask"].numpy().sum(axis=1).tolist() == [4, 7, 3, 16] and y.numpy().tolist() == [0, 1, 0, 1]
+    model = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, sequence_length=16, seed=0)
+    np.testing.assert_allclose(model.predict(raw, verbose=0), model.predict(tokenized, verbose=0), atol=1e-6)
+    # Training on pre-tokenized batches moves the head exactly like raw strings do.
+    heads = []
+    for data in (raw, tokenized):
+        trained = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, sequence_length=16,
+                                                 seed=0, learning_rate=1e-2)
+        tl_suite.fit(trained, data, epochs=2, log_dir=str(tmp_path / str(len(heads))), verbose=0,
+                     cache_features=False, early_stopping_patience=None)
+        heads.append([w.numpy() for w in trained.get_layer("head").weights])
+    for a, b in zip(*heads):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_tokenized_dataset_for_another_sequence_length_is_refused(spec, tmp_path):
+    data = tl_suite.text_dataset(texts=["good film", "bad"], labels=[1, 0], backbone=spec,
+                                 sequence_length=32, tokenize=True, verbose=False)
+    model = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, sequence_length=16)
+    with pytest.raises(ValueError, match="`train` was tokenized for backbone='tiny_bert' with sequence_length=32"):
+        tl_suite.fit(model, data, epochs=1, log_dir=str(tmp_path), verbose=0)
+    with pytest.raises(ValueError, match="tokenize=True needs `backbone`"):
+        tl_suite.text_dataset(texts=["good"], labels=[1], tokenize=True)
+
+
+def test_ner_tokenize_once_and_bucketing_keep_every_word_and_label(spec):
+    rng = np.random.default_rng(0)
+    words = ["the", "quick", "fox", "jumped", "paris", "is", "big"]
+    sentences = [[str(w) for w in rng.choice(words, size=int(n))] for n in rng.integers(1, 40, size=60)]
+    tags = [["B-loc" if w == "paris" else "O" for w in s] for s in sentences]
+    kwargs = dict(sentences=sentences, tags=tags, backbone=spec, sequence_length=64, batch_size=8,
+                  shuffle=False, verbose=False)
+    plain = tl_suite.token_dataset(**kwargs)
+    bucketed = tl_suite.token_dataset(bucket_by_length=True, **kwargs)
+    tokenized = tl_suite.token_dataset(tokenize=True, bucket_by_length=True, **kwargs)
+    model = tl_suite.build_token_classifier(spec, tags=plain.tag_names, weights=None, sequence_length=64, seed=0)
+    results = [tl_suite.evaluate(model, data, verbose=False) for data in (plain, bucketed, tokenized)]
+    key = lambda pair: " ".join(pair[0])  # bucketing reorders sentences
+    pairs = [sorted(zip(r["true_tags"], r["predicted_tags"]), key=key) for r in results]
+    assert pairs[0] == pairs[1] == pairs[2]
+    assert sorted(map(tuple, results[0]["true_tags"])) == sorted(map(tuple, tags))
+    def spread(dataset):  # word-piece length range within a batch
+        return np.mean([np.ptp(x["padding_mask"].numpy().sum(axis=1)) for x, _ in dataset])
+    assert spread(tokenized) < spread(tl_suite.token_dataset(tokenize=True, **kwargs)) / 2

@@ -192,6 +192,56 @@ def _token_lengths(spec, texts, batch_size=256):
     return np.concatenate(lengths) if lengths else np.zeros(0, dtype=int)
 
 
+def _pretokenize(run, inputs, chunk=256):
+    """Run a preprocessor once over ``inputs`` in chunks; return ragged per-example rows.
+
+    ``run(batch) -> (x_dict, labels_or_None)`` is traced (keras-hub's TensorFlow path). Rows keep
+    only their real positions (``padding_mask``), so batches are padded later, per batch.
+    """
+    traced = tf.function(run, reduce_retracing=True)
+    columns, label_parts = {}, []
+    count = int(inputs[0].shape[0])
+    for start in range(0, count, chunk):
+        x, labels = traced(*[part[start:start + chunk] for part in inputs])
+        lengths = tf.reduce_sum(tf.cast(x["padding_mask"], tf.int32), axis=-1)
+        for key, value in x.items():
+            columns.setdefault(key, []).append(tf.RaggedTensor.from_tensor(value, lengths=lengths))
+        if labels is not None:
+            label_parts.append(tf.RaggedTensor.from_tensor(labels, lengths=lengths))
+    rows = {key: tf.concat(parts, axis=0) for key, parts in columns.items()}
+    return rows, (tf.concat(label_parts, axis=0) if label_parts else None)
+
+
+def _gather_rows(rows, indices):
+    return {key: tf.gather(value, indices) for key, value in rows.items()}
+
+
+def _row_dataset(columns):
+    """Dataset of per-example rows of ragged ``columns`` (as plain tensors, for padded_batch)."""
+    identity = tf.autograph.experimental.do_not_convert(lambda *row: row)
+    return tf.data.Dataset.from_tensor_slices(columns).map(identity)
+
+
+def _tokenized_batches(dataset, batch_size, pad_token_id, label_pad, bucket_boundaries=None):
+    """Pad each batch of tokenized rows to its longest row (optionally bucketed by length)."""
+    x_spec, y_spec = dataset.element_spec
+    padding_values = (
+        {key: tf.constant(False if spec.dtype == tf.bool else (pad_token_id if key == "token_ids" else 0),
+                          spec.dtype) for key, spec in x_spec.items()},
+        tf.constant(label_pad, y_spec.dtype),
+    )
+    if bucket_boundaries:
+        return dataset.bucket_by_sequence_length(
+            lambda x, y: tf.shape(x["token_ids"])[0], bucket_boundaries,
+            [batch_size] * (len(bucket_boundaries) + 1), padding_values=padding_values,
+        )
+    return dataset.padded_batch(batch_size, padding_values=padding_values)
+
+
+def _bucket_boundaries(sequence_length):
+    return [b for b in (16, 32, 48, 64, 96, 128, 192, 256, 384) if b < sequence_length]
+
+
 def _split(count, validation_split, subset, seed):
     if (validation_split is None) != (subset is None):
         raise ValueError(
@@ -239,6 +289,7 @@ def text_dataset(
     backbone=None,
     sequence_length=128,
     bucket_by_length=False,
+    tokenize=False,
     max_characters=DEFAULT_MAX_CHARACTERS,
     max_examples=None,
     cache=True,
@@ -273,6 +324,10 @@ def text_dataset(
         sequence_length: Model sequence length (for the truncation count).
         bucket_by_length: Batch texts of similar token length together (needs ``backbone``), so
             dynamic padding pads little.
+        tokenize: Tokenize every text once here (needs ``backbone``) instead of in every epoch
+            inside the model; batches are then ``({"token_ids", "padding_mask", ...}, labels)``
+            padded to their longest text. Models built with the same ``backbone`` and
+            ``sequence_length`` take them as they are (`fit` checks that they match).
         max_characters: Texts are cut to this many characters before tokenization.
         max_examples: Keep a seeded random subset of this many examples (quick experiments).
         cache: Cache the dataset in memory.
@@ -300,6 +355,8 @@ def text_dataset(
         raise ValueError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}.")
     if bucket_by_length and backbone is None:
         raise ValueError("bucket_by_length=True needs `backbone` (to measure token lengths).")
+    if tokenize and backbone is None:
+        raise ValueError("tokenize=True needs `backbone` (whose tokenizer to use), e.g. backbone='minilm_l6'.")
     if texts is not None:
         report = TextReport(source="texts")
         texts = list(texts)
@@ -355,6 +412,15 @@ def text_dataset(
             f"texts longer than sequence_length={sequence_length} tokens (the model keeps the "
             "first tokens)", int((lengths > sequence_length - 2).sum()),
         )
+    rows = tokenized = None
+    if tokenize:
+        from tl_suite.text_models import TextPreprocessor
+
+        tokenizer = spec.tokenizer()
+        tokenized = _tokenized_info(spec, sequence_length, tokenizer)
+        preprocessor = TextPreprocessor(tokenizer, sequence_length=sequence_length, dynamic_padding=False)
+        rows, _ = _pretokenize(lambda batch: (preprocessor(batch), None),
+                               [np.asarray(kept_texts, dtype=object).astype(str)])
     if verbose:
         print(report)
     parts = _split(len(kept_texts), validation_split, subset, seed)
@@ -364,13 +430,23 @@ def text_dataset(
         columns = (text_array[indices].astype(str), encoded[indices])
         dataset = tf.data.Dataset.from_tensor_slices(columns)
         shuffled = training and shuffle
-        if bucket_by_length and lengths is not None:
+        if rows is not None:
+            dataset = _row_dataset((_gather_rows(rows, indices), encoded[indices]))
+            if cache:
+                dataset = dataset.cache()
+            if shuffled:
+                dataset = dataset.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
+            dataset = _tokenized_batches(
+                dataset, batch_size, tokenizer.pad_token_id, 0,
+                _bucket_boundaries(sequence_length) if bucket_by_length else None,
+            )
+        elif bucket_by_length and lengths is not None:
             dataset = tf.data.Dataset.from_tensor_slices((*columns, np.minimum(lengths[indices], sequence_length)))
             if cache:
                 dataset = dataset.cache()
             if shuffled:
                 dataset = dataset.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
-            boundaries = [b for b in (16, 32, 48, 64, 96, 128, 192, 256, 384) if b < sequence_length]
+            boundaries = _bucket_boundaries(sequence_length)
             dataset = dataset.bucket_by_sequence_length(
                 lambda text, label, length: tf.cast(length, tf.int32), boundaries,
                 [batch_size] * (len(boundaries) + 1),
@@ -387,9 +463,16 @@ def text_dataset(
         dataset.num_examples = len(indices)
         dataset.shuffled = shuffled
         dataset.augmented = False
+        dataset.tokenized = tokenized
         return dataset
 
     return _finish(parts, make, subset)
+
+
+def _tokenized_info(spec, sequence_length, tokenizer):
+    """What a pre-tokenized dataset was made with (`fit` checks it against the model)."""
+    return {"backbone": spec.name, "sequence_length": sequence_length,
+            "vocabulary_size": int(tokenizer.vocabulary_size())}
 
 
 def _load_tfds_text(name, split):
@@ -479,6 +562,8 @@ def token_dataset(
     shuffle=True,
     backbone=None,
     sequence_length=128,
+    bucket_by_length=False,
+    tokenize=False,
     max_examples=None,
     cache=True,
     verbose=True,
@@ -491,6 +576,13 @@ def token_dataset(
     random subset of sentences. With ``backbone`` given, sentences
     longer than ``sequence_length`` word pieces are split into consecutive windows, so no word
     is lost (counted in ``dataset.report``); without it, the model truncates such sentences.
+
+    With ``backbone`` given, ``bucket_by_length=True`` batches sentences of similar word-piece
+    length together (so dynamic padding pads little), and ``tokenize=True`` tokenizes and aligns
+    every sentence once here instead of in every epoch: batches are then
+    ``({"token_ids", "padding_mask", "segment_ids"}, piece labels)`` padded to their longest
+    sentence, which models built with the same ``backbone`` and ``sequence_length`` take as
+    they are.
 
     Returns:
         One `tf.data.Dataset`, or ``(train, validation)`` for ``subset="both"``; each carries
@@ -542,13 +634,20 @@ def token_dataset(
     sentences = [sentences[i] for i in keep]
     tag_ids = [[index[t] for t in tags[i]] for i in keep]
     report.used = len(sentences)
+    if (bucket_by_length or tokenize) and backbone is None:
+        raise ValueError(
+            "bucket_by_length=True and tokenize=True need `backbone` (whose tokenizer measures "
+            "and splits the words), e.g. backbone='minilm_l6'."
+        )
     parts = _split(len(sentences), validation_split, subset, seed)
-    preprocessor = None
+    preprocessor = tokenized = None
     if backbone is not None:
         from tl_suite.text_models import TokenClassifierPreprocessor
 
         spec = backbones.get_text_backbone(backbone)
         preprocessor = TokenClassifierPreprocessor(spec.tokenizer(), sequence_length=sequence_length)
+        if tokenize:
+            tokenized = _tokenized_info(spec, sequence_length, preprocessor.tokenizer)
     if verbose:
         print(report)
 
@@ -570,21 +669,41 @@ def token_dataset(
                 window_tags.append(chosen_tags[owner][start:start + len(window)])
                 offsets[owner] = start + len(window)
             chosen_words, chosen_tags = windows, window_tags
-        dataset = tf.data.Dataset.from_tensor_slices((
-            tf.ragged.constant(chosen_words, dtype=tf.string, ragged_rank=1),
-            tf.ragged.constant(chosen_tags, dtype=tf.int32, ragged_rank=1),
-        ))
+        words = tf.ragged.constant(chosen_words, dtype=tf.string, ragged_rank=1)
+        word_tags = tf.ragged.constant(chosen_tags, dtype=tf.int32, ragged_rank=1)
+        if tokenize:
+            rows, labels = _pretokenize(
+                lambda w, t: preprocessor.align(w, t)[::2], [words, word_tags])
+            dataset = _row_dataset((rows, labels))
+        else:
+            dataset = _row_dataset((words, word_tags))
         if cache:
             dataset = dataset.cache()
         shuffled = training and shuffle
         if shuffled:
             dataset = dataset.shuffle(len(chosen_words), seed=seed, reshuffle_each_iteration=True)
-        dataset = dataset.ragged_batch(batch_size).prefetch(_AUTOTUNE)
+        boundaries = _bucket_boundaries(sequence_length) if bucket_by_length else None
+        if tokenize:
+            dataset = _tokenized_batches(dataset, batch_size, preprocessor.tokenizer.pad_token_id,
+                                         -1, boundaries)
+        elif bucket_by_length:
+            counts = preprocessor.piece_counts([w for sentence in chosen_words for w in sentence])
+            starts = np.cumsum([0] + [len(sentence) for sentence in chosen_words[:-1]])
+            pieces = (np.add.reduceat(counts, starts) + 2).astype("int32")  # + [CLS], [SEP]
+            dataset = tf.data.Dataset.zip(dataset, tf.data.Dataset.from_tensor_slices(pieces))
+            dataset = dataset.bucket_by_sequence_length(
+                lambda pair, length: length, boundaries, [batch_size] * (len(boundaries) + 1),
+                padding_values=((tf.constant(""), tf.constant(-1)), tf.constant(0)),
+            ).map(lambda pair, length: pair)  # words padded with "" (dropped by the model)
+        else:
+            dataset = dataset.ragged_batch(batch_size)
+        dataset = dataset.prefetch(_AUTOTUNE)
         dataset.tag_names = dataset.class_names = tag_names
         dataset.report = report
         dataset.num_examples = len(chosen_words)
         dataset.shuffled = shuffled
         dataset.augmented = False
+        dataset.tokenized = tokenized
         return dataset
 
     return _finish(parts, make, subset)

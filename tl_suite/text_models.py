@@ -79,6 +79,10 @@ class TextPreprocessor(keras_hub.models.TextClassifierPreprocessor):
         self.dynamic_padding = dynamic_padding
 
     def call(self, x, y=None, sample_weight=None):
+        if isinstance(x, dict):  # tokenized once by text_dataset(tokenize=True)
+            if self.dynamic_padding:
+                x = _trim_to_longest(x)
+            return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
             super().call(x, y=y, sample_weight=sample_weight)
         )
@@ -181,6 +185,12 @@ class TokenClassifierPreprocessor(keras_hub.models.Preprocessor):
         return x, word_ids, labels
 
     def call(self, x, y=None, sample_weight=None):
+        if isinstance(x, dict):  # aligned once by token_dataset(tokenize=True)
+            if self.dynamic_padding:
+                longest = tf.reduce_max(tf.reduce_sum(tf.cast(x["padding_mask"], tf.int32), axis=-1))
+                x = {key: value[:, :longest] for key, value in x.items()}
+                y = None if y is None else y[:, :longest]
+            return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
         x, _, labels = self.align(x, y)
         return keras.utils.pack_x_y_sample_weight(x, labels, sample_weight)
 
