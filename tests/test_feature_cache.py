@@ -105,3 +105,62 @@ def test_cached_path_prints_what_it_cached(tmp_path, tiny_arrays, capsys):
     tl_suite.fit(_model(), _data(tiny_arrays), epochs=1, log_dir=str(tmp_path), verbose=2)
     printed = capsys.readouterr().out
     assert "Cached frozen features for 60 training examples" in printed and "in memory" in printed
+
+
+def test_evaluate_reuses_validation_features_only_while_the_base_is_unchanged(tmp_path, tiny_arrays, monkeypatch):
+    model = _model()
+    train, validation = _data(tiny_arrays, validation_split=0.25, subset="both")
+    tl_suite.fit(model, train, validation, epochs=2, log_dir=str(tmp_path), verbose=0)
+    passes = []
+    real_make_forward = feature_cache.make_forward
+    monkeypatch.setattr(feature_cache, "make_forward",
+                        lambda *a, **k: passes.append(1) or real_make_forward(*a, **k))
+    reused = tl_suite.evaluate(model, validation, verbose=False)
+    assert passes == []  # no backbone pass: the features fit computed were reused
+    fresh = tl_suite.evaluate(model, _data(tiny_arrays, validation_split=0.25, subset="validation"),
+                              verbose=False)
+    assert passes == [1]  # another dataset object: computed again
+    np.testing.assert_allclose(reused["y_pred"], fresh["y_pred"], atol=1e-5)
+    np.testing.assert_array_equal(reused["y_true"], fresh["y_true"])
+    # Once the base changes (unfreeze + fit), the remembered features are dropped.
+    tl_suite.unfreeze(model, layers=3, learning_rate=1e-2)
+    tl_suite.fit(model, train, epochs=1, log_dir=str(tmp_path / "unfrozen"), verbose=0)
+    tl_suite.evaluate(model, validation, verbose=False)
+    assert passes == [1, 1]
+    assert getattr(model, "_tl_suite_remembered", None) is None
+
+
+@pytest.mark.parametrize("backbone", [TINY, "resnet50"])
+def test_folding_batch_norm_computes_the_same_function(backbone):
+    keras.utils.set_random_seed(0)
+    model = tl_suite.build_image_classifier(backbone, num_classes=3, weights=None)
+    base = model.get_layer("backbone")
+    norms = [l for l in base.layers if isinstance(l, keras.layers.BatchNormalization)]
+    rng = np.random.default_rng(0)
+    for norm in norms:  # non-trivial statistics, as after pretraining
+        norm.moving_mean.assign(rng.normal(0, 0.5, norm.moving_mean.shape))
+        norm.moving_variance.assign(rng.uniform(0.5, 2.0, norm.moving_variance.shape))
+        norm.gamma.assign(rng.uniform(0.5, 1.5, norm.gamma.shape))
+        norm.beta.assign(rng.normal(0, 0.2, norm.beta.shape))
+    folded = feature_cache.fold_batch_norm(model)
+    folded_base = folded.get_layer("backbone")
+    assert not any(isinstance(l, keras.layers.BatchNormalization) for l in folded_base.layers)
+    assert folded.get_layer("head") is model.get_layer("head")  # the head is shared, not copied
+    images = rng.integers(0, 256, size=(4, 40, 40, 3)).astype("uint8")
+    expected = np.asarray(model(images, training=False))
+    np.testing.assert_allclose(np.asarray(folded(images, training=False)), expected, rtol=1e-4, atol=1e-5)
+    features = feature_cache.feature_extractor(model)
+    np.testing.assert_allclose(np.asarray(feature_cache.fold_batch_norm(features)(images)),
+                               np.asarray(features(images)), rtol=1e-4, atol=1e-4)
+    before = [np.array(w) for w in model.weights]
+    for old, w in zip(before, model.weights):  # the original model is untouched
+        np.testing.assert_array_equal(old, np.array(w))
+
+
+def test_folding_leaves_models_without_batch_norm_alone():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    assert feature_cache.fold_batch_norm(model) is model
+    inputs = keras.Input((8, 8, 3))
+    outputs = keras.layers.BatchNormalization()(keras.layers.ReLU()(keras.layers.Conv2D(2, 3)(inputs)))
+    unfoldable = keras.Model(inputs, outputs)  # BatchNorm after an activation: not foldable
+    assert feature_cache.fold_batch_norm(unfoldable) is unfoldable

@@ -9,6 +9,7 @@ otherwise in memory-mapped files on disk, and trains only the head on them.
 import os
 import shutil
 import tempfile
+import weakref
 
 import keras
 import numpy as np
@@ -200,3 +201,131 @@ class FeatureCache:
         if self.directory:
             shutil.rmtree(self.directory, ignore_errors=True)
             self.directory = None
+
+
+def base_fingerprint(model):
+    """A checksum of every weight outside the ``"head"`` (changes when the base trains)."""
+    head_ids = {id(weight) for weight in model.get_layer("head").weights}
+    return float(sum(np.sum(np.asarray(w, dtype=np.float64)) for w in model.weights
+                     if id(w) not in head_ids))
+
+
+def remember(model, dataset, cache):
+    """Keep ``cache`` (features of ``dataset``) on ``model`` so that `evaluate` on the same
+    dataset object reuses them while the base is unchanged. One cache per model: the previous
+    one is freed."""
+    forget(model)
+    model._tl_suite_remembered = (weakref.ref(dataset), base_fingerprint(model), cache)
+
+
+def forget(model):
+    remembered = getattr(model, "_tl_suite_remembered", None)
+    if remembered is not None:
+        remembered[2].close()
+        model._tl_suite_remembered = None
+
+
+def recall(model, dataset):
+    """The remembered cache of ``dataset`` if the base is still what computed it, else None."""
+    remembered = getattr(model, "_tl_suite_remembered", None)
+    if remembered is None or remembered[0]() is not dataset:
+        return None
+    if not is_frozen(model) or base_fingerprint(model) != remembered[1]:
+        forget(model)
+        return None
+    return remembered[2]
+
+
+def _conv_batch_norm_pairs(model):
+    """``{conv layer: batch-norm layer}`` for each BatchNorm that only normalises one linear
+    Conv2D/DepthwiseConv2D output (channels last) in functional ``model``."""
+    pairs = {}
+    for layer in model.layers:
+        if type(layer) is not keras.layers.BatchNormalization or len(layer._inbound_nodes) != 1:
+            continue
+        parents = layer._inbound_nodes[0].parent_nodes
+        if len(parents) != 1:
+            continue
+        conv = parents[0].operation
+        if (type(conv) not in (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
+                or len(conv._inbound_nodes) != 1 or len(conv._outbound_nodes) != 1
+                or conv.data_format != "channels_last"
+                or conv.activation not in (None, keras.activations.linear)
+                or layer.axis not in (-1, len(conv.output.shape) - 1)):
+            continue
+        pairs[conv] = layer
+    return pairs
+
+
+def _folded_weights(conv, norm):
+    variance = np.asarray(norm.moving_variance, dtype=np.float64)
+    scale = 1.0 / np.sqrt(variance + norm.epsilon)
+    if norm.scale:
+        scale = scale * np.asarray(norm.gamma, dtype=np.float64)
+    shift = -np.asarray(norm.moving_mean, dtype=np.float64) * scale
+    if norm.center:
+        shift = shift + np.asarray(norm.beta, dtype=np.float64)
+    kernel = np.asarray(conv.kernel, dtype=np.float64)
+    if isinstance(conv, keras.layers.DepthwiseConv2D):  # output channel = input * multiplier + m
+        kernel = kernel * scale.reshape(1, 1, kernel.shape[2], kernel.shape[3])
+    else:
+        kernel = kernel * scale
+    bias = shift + (np.asarray(conv.bias, dtype=np.float64) * scale if conv.use_bias else 0.0)
+    dtype = conv.kernel.dtype
+    return kernel.astype(dtype), bias.astype(dtype)
+
+
+class _FoldedBatchNorm(keras.layers.Layer):
+    """Stands where a BatchNorm was folded into the convolution before it (identity)."""
+
+    def call(self, inputs, training=None, mask=None):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def fold_batch_norm(model):
+    """An inference copy of functional ``model`` with each frozen BatchNorm folded into the
+    convolution before it (kernel scaled, bias shifted), nested models included.
+
+    BatchNorm in inference mode is an affine map per channel, so the copy computes the same
+    function (to float rounding) with about a third fewer operations on EfficientNet/ResNet
+    bases; it is what `fit` and `evaluate` run over frozen bases. Layers without a foldable
+    BatchNorm are shared with ``model``, not copied. Returns ``model`` itself when there is
+    nothing to fold.
+    """
+    if not isinstance(model, keras.Model) or not hasattr(model, "_inbound_nodes") \
+            or isinstance(model, keras.Sequential) or not getattr(model, "_is_graph_network", True):
+        return model
+    pairs = _conv_batch_norm_pairs(model)
+    norms = {id(norm) for norm in pairs.values()}
+    folded = {}
+    nested = {}
+    for layer in model.layers:
+        if isinstance(layer, keras.Model) and layer is not model:
+            copy = fold_batch_norm(layer)
+            if copy is not layer:
+                nested[id(layer)] = copy
+    if not pairs and not nested:
+        return model
+
+    def clone(layer):
+        if layer in pairs:
+            config = layer.get_config()
+            config["use_bias"] = True
+            config["bias_initializer"] = "zeros"
+            new = type(layer).from_config(config)
+            folded[id(new)] = _folded_weights(layer, pairs[layer])
+            return new
+        if id(layer) in norms:
+            return _FoldedBatchNorm(name=layer.name)
+        return nested.get(id(layer), layer)
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    for layer in copy.layers:
+        if id(layer) in folded:
+            kernel, bias = folded[id(layer)]
+            layer.kernel.assign(kernel)
+            layer.bias.assign(bias)
+    return copy

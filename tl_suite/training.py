@@ -2,6 +2,7 @@
 
 import io
 import os
+import time
 
 import keras
 import numpy as np
@@ -14,15 +15,66 @@ from tl_suite._progress import progress
 from tl_suite.models import infer_task
 
 
-class _FullModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """ModelCheckpoint that saves the end-to-end model while only its head is being fit."""
+class _FullModelCheckpoint(keras.callbacks.Callback):
+    """Best-model checkpoint of the end-to-end model while only its head is fit on features.
 
-    def __init__(self, full_model, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._full_model = full_model
+    Head epochs take milliseconds and saving the whole model takes about half a second, so the
+    best head weights are kept in memory at each improvement and the end-to-end model is written
+    when training ends and at most every ``min_interval`` seconds in between (an interrupted fit
+    resumes from its backup, not from this file).
+    """
 
-    def set_model(self, model):
-        super().set_model(self._full_model)
+    def __init__(self, full_model, filepath, monitor, min_interval=60.0):
+        super().__init__()
+        self.full_model, self.filepath, self.monitor = full_model, filepath, monitor
+        self.min_interval = min_interval
+        maximize = any(key in monitor for key in ("acc", "auc", "f1", "precision", "recall", "r2"))
+        self.better = (lambda new, old: new > old) if maximize else (lambda new, old: new < old)
+        self.best, self.best_weights, self.unsaved = None, None, False
+        self.last_write = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        if self.best is None or self.better(float(value), self.best):
+            self.best, self.unsaved = float(value), True
+            self.best_weights = [np.array(w) for w in self.model.get_weights()]
+        if self.unsaved and time.monotonic() - self.last_write >= self.min_interval:
+            self._write()
+
+    def on_train_end(self, logs=None):
+        if self.unsaved:
+            self._write()
+
+    def _write(self):
+        current = self.model.get_weights()
+        self.model.set_weights(self.best_weights)
+        try:
+            self.full_model.save(self.filepath)
+        finally:
+            self.model.set_weights(current)
+        self.unsaved, self.last_write = False, time.monotonic()
+
+
+def check_tokenized(model, dataset, argument="dataset"):
+    """Refuse a dataset tokenized (``tokenize=True``) for another backbone or sequence length."""
+    info = getattr(dataset, "tokenized", None)
+    if not info:
+        return
+    preprocessor = getattr(model, "preprocessor", None)
+    tokenizer = getattr(preprocessor, "tokenizer", None)
+    length = getattr(preprocessor, "sequence_length", None)
+    if (tokenizer is None or int(tokenizer.vocabulary_size()) != info["vocabulary_size"]
+            or length != info["sequence_length"]):
+        model_says = ("takes no token ids" if tokenizer is None else
+                      f"has a {int(tokenizer.vocabulary_size())}-token vocabulary and sequence_length={length}")
+        raise ValueError(
+            f"`{argument}` was tokenized for backbone={info['backbone']!r} with "
+            f"sequence_length={info['sequence_length']} ({info['vocabulary_size']}-token vocabulary), "
+            f"but the model {model_says}. Make the dataset with the model's backbone and "
+            "sequence_length, or without tokenize=True (the model then tokenizes raw strings)."
+        )
 
 
 def fit(
@@ -97,6 +149,9 @@ def fit(
         raise ValueError(f"`epochs` must be a positive integer. Received: epochs={epochs!r}.")
     if not getattr(model, "compiled", False):
         raise ValueError("`model` is not compiled. Build it with a tl_suite builder or call model.compile().")
+    check_tokenized(model, train, "train")
+    if validation is not None:
+        check_tokenized(model, validation, "validation")
     monitor = monitor or ("val_loss" if validation is not None else "loss")
     if monitor.startswith("val_") and validation is None:
         raise ValueError(
@@ -125,6 +180,7 @@ def fit(
         raise ValueError(
             f"`cache_features` must be 'auto', True or False. Received: cache_features={cache_features!r}."
         )
+    feature_cache.forget(model)  # features remembered by an earlier fit
     frozen = feature_cache.is_frozen(model)
     if cache_features is True and not frozen:
         raise ValueError(
@@ -143,10 +199,16 @@ def fit(
     )
 
 
+def _distributed(model):
+    strategy = getattr(model, "distribute_strategy", None)
+    return strategy is not None and strategy.num_replicas_in_sync > 1
+
+
 def _fit_head_on_cached_features(model, train, validation, epochs, callbacks, feature_views,
                                  memory_budget, seed, verbose):
     show = verbose != 0
-    extractor = feature_cache.feature_extractor(model)  # built once, used for every split
+    # Built once, used for every split; BatchNorm folded into the convolutions (inference only).
+    extractor = feature_cache.fold_batch_norm(feature_cache.feature_extractor(model))
     views = feature_views if getattr(train, "augmented", False) else 1
     caches = []
     try:
@@ -173,16 +235,24 @@ def _fit_head_on_cached_features(model, train, validation, epochs, callbacks, fe
             optimizer=model.optimizer,  # shared, so its state carries over to later fits
             loss=loss,
             metrics=[keras.metrics.deserialize(m) for m in config["metrics"] or []],
+            # Head steps take about a millisecond: run several per call to cut Python overhead
+            # (the same updates; per-batch callbacks then see every 16th batch). Keras' multi-step
+            # loop fails on the last partial step under a distribution strategy: one step there.
+            steps_per_execution=1 if _distributed(model) else 16,
         )
         callbacks = [
-            _FullModelCheckpoint(model, c.filepath, monitor=c.monitor, save_best_only=True)
+            _FullModelCheckpoint(model, c.filepath, monitor=c.monitor)
             if isinstance(c, keras.callbacks.ModelCheckpoint) else c
             for c in callbacks
         ]
-        return head.fit(
+        history = head.fit(
             train_cache.dataset(seed=seed), validation_data=cached_validation, epochs=epochs,
             callbacks=callbacks, verbose=verbose, shuffle=False,
         )
+        if validation is not None and validation_cache.storage == "memory":
+            # `evaluate(model, validation)` then reuses these features (base unchanged).
+            feature_cache.remember(model, validation, caches.pop())
+        return history
     finally:
         for cache in caches:
             cache.close()
@@ -192,7 +262,13 @@ def predict_with_labels(model, dataset, verbose=True):
     """Run ``model`` over ``dataset`` once; return ``(y_true, y_pred)`` in matching order."""
     # One pass gives inputs and labels together, so a reshuffling dataset cannot misalign them.
     # (`predict_on_batch` returns per-replica outputs under MirroredStrategy; a direct call doesn't.)
-    forward = feature_cache.make_forward(model)
+    cache = feature_cache.recall(model, dataset) if feature_cache.is_frozen(model) else None
+    if cache is not None:  # features of this validation set were computed by `fit`
+        network = model.get_layer("head")
+        forward = tf.function(lambda x, y: (network(x, training=False), y), reduce_retracing=True)
+        dataset = cache.dataset(shuffle=False)
+    else:  # inference only, so BatchNorm can be folded into the convolutions
+        forward = feature_cache.make_forward(feature_cache.fold_batch_norm(model), model=model)
     truths, predictions = [], []
     cardinality = int(dataset.cardinality())
     bar = progress(cardinality if cardinality > 0 else None, "Predicting", verbose, unit="batch")
@@ -303,6 +379,7 @@ def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step
     (6, ['accuracy', 'loss', 'macro_f1'])
     """
     task = infer_task(model)
+    check_tokenized(model, dataset)
     y_true, y_pred = predict_with_labels(model, dataset, verbose=verbose)
     class_names = class_names or getattr(dataset, "class_names", None)
     result = {"task": task}
