@@ -29,11 +29,13 @@ def main():
     parser.add_argument("--test-size", type=int, default=2000)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--source", choices=["system", "subset"], default="system",
+                        help="'subset': the 2,000/1,000 images committed in data/ (quick check)")
     args = parser.parse_args()
     keras.utils.set_random_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    x_train, y_train, names = tl_suite.load_fashion_mnist("train", source="system")
-    x_test, y_test, _ = tl_suite.load_fashion_mnist("test", source="system")
+    x_train, y_train, names = tl_suite.load_fashion_mnist("train", source=args.source)
+    x_test, y_test, _ = tl_suite.load_fashion_mnist("test", source=args.source)
     train_index = rng.choice(len(x_train), args.train_size, replace=False)
     test_index = rng.choice(len(x_test), args.test_size, replace=False)
     x_train, y_train = x_train[train_index], y_train[train_index]

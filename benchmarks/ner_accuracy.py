@@ -26,11 +26,12 @@ def main():
     parser.add_argument("--unfrozen-epochs", type=int, default=6)
     parser.add_argument("--unfrozen-learning-rate", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--max-examples", type=int, help="seeded subset, for a quick check")
     args = parser.parse_args()
     keras.utils.set_random_seed(args.seed)
     train, test = tl_suite.token_dataset(
         path=tl_suite.twitter_ner_path(), validation_split=0.2, subset="both", seed=args.seed,
-        backbone="minilm_l6", verbose=False)
+        backbone="minilm_l6", verbose=False, max_examples=args.max_examples)
     print(f"Twitter NER: {train.num_examples} train / {test.num_examples} test tweets, "
           f"{len(train.tag_names)} tags, seed {args.seed}")
     model = tl_suite.build_token_classifier("minilm_l6", tags=train.tag_names, seed=args.seed)

@@ -1,0 +1,103 @@
+"""Slow: every benchmark script runs end to end on a small slice of its real data (real weights).
+
+These check that the scripts work and print sane figures; the figures themselves (speed ratios,
+accuracies at full size) are measured by running the scripts with their defaults.
+"""
+
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
+pytestmark = pytest.mark.slow
+
+
+def _run(script, *arguments):
+    result = subprocess.run([sys.executable, str(BENCHMARKS / script), *map(str, arguments)],
+                            capture_output=True, text=True, timeout=1500)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def _numbers(pattern, text):
+    found = re.findall(pattern, text)
+    assert found, f"{pattern!r} not in:\n{text}"
+    return [float(value) for value in found]
+
+
+def test_every_benchmark_is_covered():
+    covered = {"frozen_image_speed", "frozen_text_speed", "pipeline_throughput", "text_padding",
+               "image_accuracy", "text_accuracy", "ner_accuracy", "fine_tune_gain"}
+    assert {path.stem for path in BENCHMARKS.glob("*.py")} == covered
+
+
+def test_frozen_image_speed():
+    out = _run("frozen_image_speed.py", "--train-size", 200, "--test-size", 100, "--epochs", 3)
+    accuracies = _numbers(r"test accuracy (\d\.\d+)", out)
+    assert len(accuracies) == 2 and all(0.3 < a <= 1 for a in accuracies)  # 10 classes: chance 0.1
+    assert _numbers(r"speed-up tl_suite vs keras.io loop: ([\d.]+)x", out)[0] > 0
+    assert _numbers(r"tl_suite time / bare backbone pass: ([\d.]+)x", out)[0] > 0
+    assert _numbers(r"bare backbone pass over (\d+) images", out) == [300.0]
+
+
+def test_image_accuracy_on_committed_subset():
+    out = _run("image_accuracy.py", "--source", "subset", "--train-size", 300, "--test-size", 200,
+               "--epochs", 5)
+    suite, = _numbers(r"dense head: test accuracy (\d\.\d+)", out)
+    baseline, = _numbers(r"logistic regression on the same frozen features: test accuracy (\d\.\d+)", out)
+    assert suite > 0.4 and baseline > 0.4
+    assert "ankle boot" in out  # the classification report names the classes
+
+
+def test_pipeline_throughput():
+    out = _run("pipeline_throughput.py", "--images", 64, "--epochs", 1, "--rounds", 1)
+    assert len(_numbers(r"(?:files|memory) steps/s\s+epoch 1: ([\d.]+)", out)) == 2
+    assert _numbers(r"files / memory = ([\d.]+)", out)[0] > 0
+
+
+def test_text_padding_shares_and_rates():
+    out = _run("text_padding.py", "--batches", 3, "--epochs", 1)
+    shares = dict(re.findall(r"(fixed|dynamic|bucketed)\s+[\d,]+ word pieces in [\d,]+ positions \((\d+)% real\)", out))
+    assert set(shares) == {"fixed", "dynamic", "bucketed"}
+    # Tweets are far shorter than 128 pieces: padding to the longest in the batch wastes less.
+    assert int(shares["fixed"]) < int(shares["dynamic"]) <= int(shares["bucketed"])
+    assert len(_numbers(r"vs fixed padding: ([\d.]+)x", out)) == 2
+
+
+def test_frozen_text_speed():
+    out = _run("frozen_text_speed.py", "--max-examples", 100, "--epochs", 2, "--long-epochs", 4)
+    accuracies = _numbers(r"test accuracy (\d\.\d+)", out)
+    assert len(accuracies) == 4 and all(0 <= a <= 1 for a in accuracies)  # 2 keras-hub, 2 tl_suite
+    assert "keras-hub frozen BertTextClassifier.fit (2 epochs, 512 tokens)" in out
+
+
+def test_text_accuracy():
+    out = _run("text_accuracy.py", "--max-examples", 200, "--sequence-lengths", 64, "--epochs", 10)
+    tfidf, = _numbers(r"TF-IDF \+ logistic regression: test accuracy (\d\.\d+)", out)
+    suite, = _numbers(r"64 tokens, \d+ head epochs \(early stopping, at most 10\): test accuracy (\d\.\d+)", out)
+    assert tfidf > 0.5 and suite > 0.5  # 5 classes: chance 0.2
+
+
+def test_ner_accuracy():
+    out = _run("ner_accuracy.py", "--max-examples", 120, "--frozen-epochs", 3,
+               "--unfrozen-epochs", 1)
+    scores = _numbers(r"entity F1 (\d\.\d+)", out)
+    assert len(scores) == 2 and all(0 <= f <= 1 for f in scores)
+    assert "precision" in out  # seqeval's per-type table
+
+
+def test_fine_tune_gain():
+    out = _run("fine_tune_gain.py", "--image-train", 96, "--image-test", 64, "--head-epochs", 2,
+               "--image-frozen-epochs", 1, "--image-epochs", 1, "--ner-head-epochs", 1,
+               "--ner-epochs", 1, "--lora-epochs", 1, "--bbc-head-epochs", 1, "--bbc-epochs", 1,
+               "--max-examples", 60)
+    rows = re.findall(r"^  (frozen base \+ head|fine_tune \([^)]*\)|LoRA rank \d+ \+ head)\s+(\d\.\d{4})\s",
+                      out, re.MULTILINE)
+    assert [name.split(" (")[0] for name, _ in rows] == [
+        "frozen base + head", "fine_tune", "frozen base + head", "fine_tune", "LoRA rank 8 + head",
+        "frozen base + head", "fine_tune"]
+    assert all(0 <= float(score) <= 1 for _, score in rows)
+    assert "adapter file" in out and "peak memory" in out
