@@ -178,3 +178,39 @@ def test_tensorboard_server_serves_scalars_and_confusion_matrix(tmp_path, splits
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_out_of_memory_retries_with_half_batches(tmp_path, splits, monkeypatch):
+    import tensorflow as tf
+
+    train, validation = splits
+    model = _tiny(learning_rate=1e-2)
+    seen = []
+    original_fit = keras.Model.fit
+
+    def fit_that_runs_out_of_memory(self, x=None, *args, **kwargs):
+        size = int(next(iter(x.take(1)))[0].shape[0])
+        seen.append(size)
+        if size > 2:
+            raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+        return original_fit(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", fit_that_runs_out_of_memory)
+    history = tl_suite.fit(model, train, validation, epochs=2, log_dir=str(tmp_path),
+                           cache_features=False, verbose=0)
+    assert seen == [8, 4, 2] and len(history.history["loss"]) == 2
+    model2 = _tiny()
+    with pytest.raises(RuntimeError, match="Out of memory at batch size 4 after 1 retries"):
+        tl_suite.fit(model2, train, epochs=1, log_dir=str(tmp_path / "b"), cache_features=False,
+                     oom_retries=1, verbose=0)
+
+
+def test_initial_epoch_continues_the_epoch_numbering(tmp_path, splits):
+    train, validation = splits
+    model = _tiny()
+    history = tl_suite.fit(model, train, validation, epochs=3, initial_epoch=1, log_dir=str(tmp_path),
+                           verbose=0, early_stopping_patience=None)
+    assert history.epoch == [1, 2]
+    assert [row["epoch"] for row in _rows(tmp_path / "training_log.csv")] == ["1", "2"]
+    with pytest.raises(ValueError, match="Received: initial_epoch=3, epochs=3"):
+        tl_suite.fit(model, train, epochs=3, initial_epoch=3, log_dir=str(tmp_path))

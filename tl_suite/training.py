@@ -89,10 +89,12 @@ def fit(
     backup=True,
     csv_log=True,
     callbacks=None,
+    initial_epoch=0,
     cache_features="auto",
     feature_views=4,
     feature_cache_memory=2**30,
     seed=None,
+    oom_retries=2,
     verbose="auto",
 ):
     """Train ``model`` with TensorBoard logging, best-model checkpoint and early stopping.
@@ -106,6 +108,14 @@ def fit(
     augmented views per example and draws one per example per epoch: not exact, since the head
     sees ``feature_views`` distinct augmentations instead of a new one every epoch — raise
     ``feature_views`` or pass ``cache_features=False`` for fresh augmentations every epoch.
+
+    The feature pass folds each BatchNorm into the convolution before it (inference-mode
+    BatchNorm is an affine map, so this is the same function up to float rounding, ~1e-5) and
+    runs about 1.9x faster on EfficientNet-Lite0. The head trains 16 steps per call
+    (``steps_per_execution``; one under a multi-replica strategy). The best head is kept in
+    memory at each improvement; ``best.keras`` is written when training ends and at most once a
+    minute in between. Validation features cached in memory are kept for `evaluate` on the same
+    dataset while the base weights are unchanged (a fingerprint of them is checked).
 
     Writes into ``log_dir``: TensorBoard event files (``train/``, ``validation/``; per-epoch
     loss, metrics and learning rate), ``best.keras`` (best model by ``monitor``),
@@ -125,12 +135,17 @@ def fit(
         backup: Back up after each epoch so an interrupted fit resumes.
         csv_log: Append per-epoch logs to ``log_dir/training_log.csv``.
         callbacks: Extra Keras callbacks.
+        initial_epoch: Epoch to start from (continues an earlier run's epoch numbering in
+            TensorBoard; ``epochs`` is then the last epoch, as in ``model.fit``).
         cache_features: ``"auto"`` (cache when the base is frozen), ``True`` (require it) or
             ``False`` (run the whole model every epoch).
         feature_views: Augmented views cached per training example (augmented data only).
         feature_cache_memory: Bytes of features kept in memory; larger caches go to
             memory-mapped files on disk (removed when `fit` returns).
         seed: Seed of the cached path's shuffling and view draws.
+        oom_retries: On an out-of-memory error (``ResourceExhaustedError``, e.g. a GPU batch too
+            large), halve the batch size (``Dataset.rebatch``) and try again up to this many
+            times; with ``backup`` the retry resumes from the last finished epoch.
         verbose: Keras verbosity.
 
     Returns:
@@ -147,6 +162,11 @@ def fit(
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"`epochs` must be a positive integer. Received: epochs={epochs!r}.")
+    if not isinstance(initial_epoch, int) or not 0 <= initial_epoch < epochs:
+        raise ValueError(
+            "`initial_epoch` must be an integer in [0, epochs): `epochs` counts from the first "
+            f"epoch of the run. Received: initial_epoch={initial_epoch!r}, epochs={epochs}."
+        )
     if not getattr(model, "compiled", False):
         raise ValueError("`model` is not compiled. Build it with a tl_suite builder or call model.compile().")
     check_tokenized(model, train, "train")
@@ -188,15 +208,46 @@ def fit(
             "trains), but other weights are trainable (after `unfreeze`?). Pass "
             "cache_features=False (or 'auto')."
         )
-    if not (cache_features and frozen):
-        return model.fit(
-            train, validation_data=validation, epochs=epochs, callbacks=all_callbacks,
-            verbose=verbose, shuffle=False,  # tf.data pipelines shuffle themselves
-        )
-    return _fit_head_on_cached_features(
-        model, train, validation, epochs, all_callbacks, feature_views, feature_cache_memory,
-        seed, verbose,
-    )
+    for attempt in range(oom_retries + 1):
+        try:
+            if not (cache_features and frozen):
+                return model.fit(
+                    train, validation_data=validation, epochs=epochs, callbacks=all_callbacks,
+                    verbose=verbose, shuffle=False,  # tf.data pipelines shuffle themselves
+                    initial_epoch=initial_epoch,
+                )
+            return _fit_head_on_cached_features(
+                model, train, validation, epochs, all_callbacks, feature_views, feature_cache_memory,
+                seed, verbose, initial_epoch,
+            )
+        except tf.errors.ResourceExhaustedError as error:
+            batch_size = _batch_size(train)
+            if attempt == oom_retries or batch_size < 2:
+                raise RuntimeError(
+                    f"Out of memory at batch size {batch_size} after {attempt} retries with "
+                    "smaller batches. Make the dataset with a smaller batch_size, raise "
+                    f"oom_retries, or use a smaller image_size/sequence_length. Received: "
+                    f"oom_retries={oom_retries}."
+                ) from error
+            smaller = batch_size // 2
+            print(f"Out of memory at batch size {batch_size}; retrying with batch size {smaller}"
+                  + (" from the last finished epoch (backup)." if backup else "."))
+            train = _rebatch(train, smaller)
+            validation = None if validation is None else _rebatch(validation, smaller)
+
+
+def _batch_size(dataset):
+    first = tf.nest.flatten(next(iter(dataset.take(1))))[0]
+    return int(first.shape[0])
+
+
+def _rebatch(dataset, batch_size):
+    """``dataset`` in batches of ``batch_size``, keeping tl_suite's dataset attributes."""
+    smaller = dataset.rebatch(batch_size)
+    for attribute in ("class_names", "tag_names", "augmented", "shuffled", "tokenized", "report"):
+        if hasattr(dataset, attribute):
+            setattr(smaller, attribute, getattr(dataset, attribute))
+    return smaller
 
 
 def _distributed(model):
@@ -205,7 +256,7 @@ def _distributed(model):
 
 
 def _fit_head_on_cached_features(model, train, validation, epochs, callbacks, feature_views,
-                                 memory_budget, seed, verbose):
+                                 memory_budget, seed, verbose, initial_epoch=0):
     show = verbose != 0
     # Built once, used for every split; BatchNorm folded into the convolutions (inference only).
     extractor = feature_cache.fold_batch_norm(feature_cache.feature_extractor(model))
@@ -234,7 +285,7 @@ def _fit_head_on_cached_features(model, train, validation, epochs, callbacks, fe
         head.compile(
             optimizer=model.optimizer,  # shared, so its state carries over to later fits
             loss=loss,
-            metrics=[keras.metrics.deserialize(m) for m in config["metrics"] or []],
+            metrics=[m if isinstance(m, str) else keras.metrics.deserialize(m) for m in config["metrics"] or []],
             # Head steps take about a millisecond: run several per call to cut Python overhead
             # (the same updates; per-batch callbacks then see every 16th batch). Keras' multi-step
             # loop fails on the last partial step under a distribution strategy: one step there.
@@ -247,7 +298,7 @@ def _fit_head_on_cached_features(model, train, validation, epochs, callbacks, fe
         ]
         history = head.fit(
             train_cache.dataset(seed=seed), validation_data=cached_validation, epochs=epochs,
-            callbacks=callbacks, verbose=verbose, shuffle=False,
+            callbacks=callbacks, verbose=verbose, shuffle=False, initial_epoch=initial_epoch,
         )
         if validation is not None and validation_cache.storage == "memory":
             # `evaluate(model, validation)` then reuses these features (base unchanged).
