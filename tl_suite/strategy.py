@@ -1,8 +1,10 @@
 """One helper for CPU / GPU / multi-GPU / TPU / multi-worker distribution strategies."""
 
 import glob
+import json
 import os
 
+import keras
 import tensorflow as tf
 
 STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "tpu", "multi_worker")
@@ -12,7 +14,8 @@ def get_strategy(name="auto", tpu_address=None):
     """Return a `tf.distribute.Strategy`; build and compile models inside ``strategy.scope()``.
 
     Args:
-        name: ``"auto"`` (TPU if one is configured, several GPUs → mirrored, one GPU, else CPU),
+        name: ``"auto"`` (``TF_CONFIG`` with several workers → multi-worker, TPU if one is
+            configured, several GPUs → mirrored, one GPU, else CPU),
             ``"cpu"``, ``"gpu"`` (one GPU), ``"mirrored"`` (all local GPUs, or all logical
             CPU devices when there is no GPU), ``"tpu"``, ``"multi_worker"`` (reads
             ``TF_CONFIG``).
@@ -32,6 +35,8 @@ def get_strategy(name="auto", tpu_address=None):
         )
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
+        if _cluster_workers() > 1:
+            return get_strategy("multi_worker")
         if tpu_address is not None:
             return get_strategy("tpu", tpu_address)
         if len(gpus) > 1:
@@ -64,7 +69,55 @@ def get_strategy(name="auto", tpu_address=None):
                 f"name='auto'. Received: tpu_address={tpu_address!r}."
             ) from None
         return tf.distribute.TPUStrategy(resolver)
+    if _cluster_workers() < 1:
+        raise RuntimeError(
+            "name='multi_worker' needs TF_CONFIG describing the cluster, e.g. "
+            '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", '
+            '"index": 0}} on each worker (see the README). Received: TF_CONFIG='
+            f"{os.environ.get('TF_CONFIG')!r}."
+        )
     return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def _cluster_workers():
+    """Number of workers (chief included) that ``TF_CONFIG`` names; 0 without TF_CONFIG."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return 0
+    try:
+        cluster = json.loads(raw).get("cluster", {})
+    except (json.JSONDecodeError, AttributeError):
+        raise ValueError(f"TF_CONFIG is not valid JSON. Received: TF_CONFIG={raw!r}.") from None
+    return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+
+
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+
+
+def set_mixed_precision(mode="auto"):
+    """Set Keras' global dtype policy for the models built afterwards, and return its name.
+
+    ``"auto"`` picks ``"mixed_bfloat16"`` on a TPU, ``"mixed_float16"`` on a GPU and
+    ``"float32"`` on a CPU (measured here: bfloat16 on this CPU is about 2x slower than float32).
+    tl_suite heads always compute their outputs in float32, and Keras wraps the optimizer in a
+    loss-scale optimizer under float16, so training stays stable.
+
+    Example:
+    >>> import tl_suite
+    >>> tl_suite.set_mixed_precision("auto")  # on this CPU-only machine
+    'float32'
+    """
+    if mode not in PRECISIONS:
+        raise ValueError(f"Unknown `mode`. Choose one of {list(PRECISIONS)}. Received: mode={mode!r}.")
+    if mode == "auto":
+        if tf.config.list_logical_devices("TPU"):
+            mode = "mixed_bfloat16"
+        elif tf.config.list_logical_devices("GPU"):
+            mode = "mixed_float16"
+        else:
+            mode = "float32"
+    keras.mixed_precision.set_global_policy(mode)
+    return mode
 
 
 def _local_tpu():
