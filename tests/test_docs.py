@@ -6,7 +6,8 @@ import importlib
 import pytest
 
 MODULES = ["tl_suite.backbones", "tl_suite.models", "tl_suite.images", "tl_suite.datasets",
-           "tl_suite.strategy", "tl_suite.training"]
+           "tl_suite.strategy", "tl_suite.training", "tl_suite.text_models", "tl_suite.text_data",
+           "tl_suite.schedules", "tl_suite.fine_tuning"]
 
 
 @pytest.mark.parametrize("name", MODULES)

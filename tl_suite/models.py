@@ -1,5 +1,7 @@
 """Builders: pretrained base (frozen, BatchNorm in inference mode) + new dense head."""
 
+import contextlib
+
 import keras
 
 from tl_suite import backbones
@@ -77,6 +79,7 @@ def build_image_classifier(
     hidden_activation="relu",
     learning_rate=1e-3,
     seed=None,
+    jit_compile="auto",
 ):
     """Build a compiled image model: raw uint8 RGB images in, predictions out.
 
@@ -98,6 +101,7 @@ def build_image_classifier(
         hidden_activation: Activation of the hidden layers.
         learning_rate: Adam learning rate of the compiled model.
         seed: Seed for the head's initial weights (reproducible heads).
+        jit_compile: Passed to ``compile`` (``"auto"``: Keras decides; XLA on CPU is slower here).
 
     Returns:
         A compiled `keras.Model`; its layers ``"backbone"``, ``"pool"`` and ``"head"`` are the
@@ -150,7 +154,7 @@ def build_image_classifier(
     outputs = head(features)
     model = keras.Model(images, outputs, name=f"{spec.name}_{task}")
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate), jit_compile=jit_compile,
         **_compile_arguments(task, num_classes),
     )
     return model
@@ -190,8 +194,15 @@ def input_preparer(model):
     return prepare
 
 
-def unfreeze(model, layers=None, from_layer=None, learning_rate=1e-5):
+def unfreeze(model, layers=None, from_layer=None, learning_rate=1e-5, base_learning_rate=None,
+             layer_decay=1.0, jit_compile="auto"):
     """Unfreeze the top of the base, keep BatchNorm frozen, and recompile.
+
+    With ``base_learning_rate`` (or ``layer_decay`` below 1) the model is compiled with
+    discriminative learning rates (`DiscriminativeAdam`): the head trains at ``learning_rate``,
+    the top group of base layers (see `layer_groups`) at ``base_learning_rate`` and each group
+    below at ``layer_decay`` times the group above, like fastai's ``slice(lo, hi)`` or timm's
+    layer decay.
 
     Args:
         model: A model from a tl_suite builder.
@@ -199,7 +210,14 @@ def unfreeze(model, layers=None, from_layer=None, learning_rate=1e-5):
             ``layers`` transformer blocks); ``None`` with no ``from_layer``: the whole base.
         from_layer: Unfreeze from the first base layer whose name contains this string
             (e.g. ``"block11"``, or ``"transformer_layer_4"`` for BERT) to the top.
-        learning_rate: Learning rate of the new optimizer (low, so pretrained features survive).
+        learning_rate: Learning rate of the new optimizer (low, so pretrained features survive):
+            a float or a Keras schedule (e.g. `OneCycle`); the head's rate when
+            ``base_learning_rate`` is given.
+        base_learning_rate: Learning rate of the top base group (``None``: ``learning_rate``).
+            With a schedule, the base follows it scaled by ``base_learning_rate`` / its peak.
+        layer_decay: Multiplier from one base group to the group below it (1: same rate).
+        jit_compile: Passed to ``model.compile`` (``"auto"``: Keras decides; XLA on CPU is
+            slower here).
 
     Returns:
         The list of base layer names now trainable.
@@ -243,6 +261,8 @@ def unfreeze(model, layers=None, from_layer=None, learning_rate=1e-5):
     for index, layer in enumerate(base_layers):
         is_batch_norm = isinstance(layer, keras.layers.BatchNormalization)
         layer.trainable = index >= start and not is_batch_norm
+        if layer.name == "pooled_dense" and getattr(model, "pooling", None) != "pooler":
+            layer.trainable = False  # BERT's pooler: unused by mean/[CLS] pooling and taggers
         if layer.trainable and layer.weights:
             opened.append(layer.name)
     loss, metrics = model.loss, None
@@ -250,8 +270,39 @@ def unfreeze(model, layers=None, from_layer=None, learning_rate=1e-5):
         loss = compile_config["loss"]
         if not isinstance(loss, str):
             loss = keras.losses.deserialize(loss)
-        metrics = [keras.metrics.deserialize(m) for m in compile_config["metrics"] or []]
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=loss, metrics=metrics
-    )
+        metrics = [m if isinstance(m, str) else keras.metrics.deserialize(m) for m in compile_config["metrics"] or []]
+    with strategy_scope(model):  # optimizers belong to the strategy they are made under
+        optimizer = _unfrozen_optimizer(model, learning_rate, base_learning_rate, layer_decay)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit_compile)
     return opened
+
+
+def strategy_scope(model):
+    """The scope of the distribution strategy ``model`` was built under."""
+    strategy = getattr(model, "distribute_strategy", None)
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+
+def _peak_learning_rate(learning_rate):
+    for attribute in ("maximal_learning_rate", "warmup_target", "initial_learning_rate"):
+        value = getattr(learning_rate, attribute, None)
+        if value:
+            return float(value)
+    if isinstance(learning_rate, (int, float)):
+        return float(learning_rate)
+    raise ValueError(
+        "With `base_learning_rate`, `learning_rate` must be a float, `OneCycle`, or a Keras "
+        f"schedule with a peak rate. Received: learning_rate={learning_rate!r}."
+    )
+
+
+def _unfrozen_optimizer(model, learning_rate, base_learning_rate, layer_decay):
+    from tl_suite import schedules  # schedules imports this module
+
+    if not 0 < layer_decay <= 1:
+        raise ValueError(f"`layer_decay` must be in (0, 1]. Received: layer_decay={layer_decay!r}.")
+    if base_learning_rate is None and layer_decay == 1:
+        return keras.optimizers.Adam(learning_rate=learning_rate)
+    top = 1.0 if base_learning_rate is None else base_learning_rate / _peak_learning_rate(learning_rate)
+    multipliers = schedules.group_multipliers(schedules.layer_groups(model), top, layer_decay)
+    return schedules.DiscriminativeAdam(learning_rate=learning_rate, learning_rate_multipliers=multipliers)
