@@ -12,6 +12,9 @@ SMALL_PARAMETERS = {
     "02_text_classification.ipynb": {"MAX_EXAMPLES": 100, "EPOCHS": 2},
     "03_named_entity_recognition.ipynb": {"MAX_EXAMPLES": 80, "EPOCHS": 2},
     "04_text_regression.ipynb": {"MAX_EXAMPLES": 100, "EPOCHS": 2},
+    "05_fine_tuning.ipynb": {"IMAGE_TRAIN": 96, "IMAGE_TEST": 64, "HEAD_EPOCHS": 1,
+                             "UNFROZEN_EPOCHS": 1, "NER_EXAMPLES": 60, "NER_HEAD_EPOCHS": 1,
+                             "NER_EPOCHS": 1, "LORA_EPOCHS": 1, "LR_FINDER_STEPS": 10},
 }
 
 
@@ -59,5 +62,7 @@ def test_notebook_executes(name, tmp_path):
         assert "'f1':" in text and "Giants" in text  # entity scores and tagged examples
     if name.startswith("04"):
         assert "r2:" in text and "micro_f1" in text
+    if name.startswith("05"):
+        assert "Test accuracy: frozen" in text and "LoRA rank 8" in text and "adapter file" in text
     assert _has_image(notebook)  # confusion matrix / per-type F1 / scatter plot shown
     assert any((tmp_path / "logs").rglob("evaluation"))
