@@ -26,15 +26,15 @@ Run: `.venv/bin/python benchmarks/frozen_image_speed.py [--train-size 2000 --tes
 """
 
 import argparse
-import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from _common import report, run_children  # noqa: E402
 
 
 def _data(args):
@@ -72,8 +72,7 @@ def _run(approach, args):
         result["images"] = sum(len(forward(x, y)[0]) for dataset in (train, test) for x, y in dataset)
     result["seconds"] = time.perf_counter() - started
     result["trainable"] = int(sum(np.prod(w.shape) for w in model.trainable_weights))
-    result["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("RESULT " + json.dumps(result), flush=True)
+    report(result)
 
 
 def main():
@@ -93,19 +92,9 @@ def main():
     print(f"Fashion-MNIST: first {args.train_size} train / {args.test_size} test images, "
           f"EfficientNet-Lite0 (ImageNet, frozen) + dense head, {args.epochs} epochs, batch 32, "
           f"seed {args.seed}, no augmentation; {os.cpu_count()} CPU cores")
-    results = {}
-    for approach in ("bare", "tl_suite", "keras"):
-        output = subprocess.run(
-            [sys.executable, __file__, "--only", approach, "--train-size", str(args.train_size),
-             "--test-size", str(args.test_size), "--epochs", str(args.epochs), "--seed", str(args.seed)],
-            capture_output=True, text=True,
-        )
-        lines = [line for line in output.stdout.splitlines() if line.startswith("RESULT ")]
-        if output.returncode != 0 or not lines:
-            sys.exit(f"{approach} run failed:\n{output.stderr[-3000:]}")
-        results[approach] = json.loads(lines[-1][len("RESULT "):])
-        print(f"  {approach:9s} {results[approach]['seconds']:7.1f} s   peak memory "
-              f"{results[approach]['peak_mib']:,.0f} MiB", flush=True)
+    results = run_children(__file__, ("bare", "tl_suite", "keras"), [
+        "--train-size", args.train_size, "--test-size", args.test_size, "--epochs", args.epochs,
+        "--seed", args.seed], label_width=9)
     bare, suite, plain = results["bare"], results["tl_suite"], results["keras"]
     print(f"bare backbone pass over {bare['images']:,} images: {bare['seconds']:.1f} s "
           f"({bare['images'] / bare['seconds']:.0f} img/s)")

@@ -22,15 +22,13 @@ Run: `.venv/bin/python benchmarks/frozen_text_speed.py`.
 """
 
 import argparse
-import json
 import os
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from _common import report, run_children  # noqa: E402
 
 
 def _run(approach, args):
@@ -81,8 +79,7 @@ def _run(approach, args):
     result["seconds"] = time.perf_counter() - started
     result["epochs"] = epochs
     result["trainable"] = int(sum(np.prod(w.shape) for w in model.trainable_weights))
-    result["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("RESULT " + json.dumps(result), flush=True)
+    report(result)
 
 
 def main():
@@ -98,20 +95,11 @@ def main():
         return _run(args.only, args)
     print(f"BBC News: 80/20 split, seed {args.seed}, frozen all-MiniLM-L6-v2, "
           f"{args.sequence_length} tokens, batch 32; {os.cpu_count()} CPU cores")
-    results = {}
-    for approach in ("bare", "tl_suite", "tl_suite_long", "keras_hub", "keras_hub_default"):
-        output = subprocess.run(
-            [sys.executable, __file__, "--only", approach, "--epochs", str(args.epochs),
-             "--long-epochs", str(args.long_epochs), "--sequence-length", str(args.sequence_length),
-             "--seed", str(args.seed)] + (["--max-examples", str(args.max_examples)] if args.max_examples else []),
-            capture_output=True, text=True,
-        )
-        lines = [line for line in output.stdout.splitlines() if line.startswith("RESULT ")]
-        if output.returncode != 0 or not lines:
-            sys.exit(f"{approach} run failed:\n{output.stderr[-3000:]}")
-        results[approach] = json.loads(lines[-1][len("RESULT "):])
-        print(f"  {approach:17s} {results[approach]['seconds']:7.1f} s   peak memory "
-              f"{results[approach]['peak_mib']:,.0f} MiB", flush=True)
+    results = run_children(
+        __file__, ("bare", "tl_suite", "tl_suite_long", "keras_hub", "keras_hub_default"),
+        ["--epochs", args.epochs, "--long-epochs", args.long_epochs, "--sequence-length",
+         args.sequence_length, "--seed", args.seed]
+        + (["--max-examples", args.max_examples] if args.max_examples else []))
     bare, suite, long = (results[k] for k in ("bare", "tl_suite", "tl_suite_long"))
     print(f"bare tokenizer + backbone pass over {bare['texts']:,} articles: {bare['seconds']:.1f} s "
           f"({bare['texts'] / bare['seconds']:.1f} texts/s)")

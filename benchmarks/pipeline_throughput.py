@@ -19,7 +19,6 @@ Run: `.venv/bin/python benchmarks/pipeline_throughput.py`.
 import argparse
 import os
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -28,23 +27,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import tl_suite  # noqa: E402
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Wall time and number of steps of each epoch."""
-
-    def __init__(self):
-        super().__init__()
-        self.epochs = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._started, self._steps = time.perf_counter(), 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._steps += 1
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epochs.append((self._steps, time.perf_counter() - self._started))
+from _common import EpochTimer  # noqa: E402
 
 
 def write_jpegs(images, labels, names, directory, size):
@@ -98,7 +81,7 @@ def main():
             for source, make in (("files", from_files), ("memory", from_memory)):
                 timer = EpochTimer()
                 tl_suite.fit(model, make(), epochs=args.epochs, callbacks=[timer], **common)
-                rates[source].append([steps / seconds for steps, seconds in timer.epochs])
+                rates[source].append([steps / seconds for steps, seconds in zip(timer.steps, timer.seconds)])
                 shown = ", ".join(f"epoch {i + 1}: {r:.3f}" for i, r in enumerate(rates[source][-1]))
                 print(f"  {source:6s} steps/s  {shown}", flush=True)
     for epoch in range(args.epochs):

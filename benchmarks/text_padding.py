@@ -20,7 +20,6 @@ Run: `.venv/bin/python benchmarks/text_padding.py`.
 import argparse
 import os
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -28,19 +27,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tl_suite  # noqa: E402
+from _common import EpochTimer  # noqa: E402
 from tl_suite.models import input_preparer  # noqa: E402
-
-
-class EpochTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._started)
 
 
 def main():

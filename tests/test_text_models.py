@@ -178,3 +178,73 @@ def test_real_minilm_embeddings_put_similar_sentences_together():
     vectors = keras.ops.convert_to_numpy(pooled)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
+
+
+def test_windowed_preprocessor_splits_long_texts_into_packed_windows(spec):
+    from tl_suite.text_models import WindowedTextPreprocessor
+
+    preprocessor = WindowedTextPreprocessor(spec.tokenizer(), sequence_length=6, max_windows=3)
+    cls, sep = 2, 3
+    x = preprocessor(tf.constant(["good", "the quick brown fox paris is big", "",
+                                  " ".join(["rain"] * 20)]))
+    ids, mask = x["token_ids"].numpy(), x["padding_mask"].numpy()
+    assert ids.shape == (4, 3, 6)  # 3 windows: the most any text of the batch has
+    np.testing.assert_array_equal(ids[0, 0], [cls, 18, sep, 0, 0, 0])
+    assert not mask[0, 1:].any()  # a short text gets one window, the rest is padding
+    # 7 pieces -> windows of 4 + 3, each with its own [CLS] ... [SEP].
+    np.testing.assert_array_equal(ids[1, 0], [cls, 5, 6, 7, 8, sep])
+    np.testing.assert_array_equal(ids[1, 1], [cls, 12, 13, 14, sep, 0])
+    np.testing.assert_array_equal(ids[2, 0], [cls, sep, 0, 0, 0, 0])  # empty text: one empty window
+    assert mask[3].sum() == 3 * 6  # 20 pieces: 3 full windows, the last 8 pieces dropped
+    short = preprocessor(tf.constant(["good", "bad film"]))
+    assert short["token_ids"].shape == (2, 1, 4)  # dynamic padding: one window, 4 positions
+
+
+def test_windowed_model_averages_the_vectors_of_its_windows(spec):
+    windowed = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, sequence_length=8,
+                                              max_windows=3, seed=0)
+    single = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, sequence_length=8, seed=0)
+    single.set_weights(windowed.get_weights())
+
+    def features(model, texts):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(model.preprocessor(tf.constant(texts)))
+        return keras.Model(model.inputs, model.get_layer("pool").output)(x).numpy()
+
+    long_text = "the quick brown fox paris is big"
+    expected = features(single, ["the quick brown fox paris is", "big"]).mean(axis=0)  # 6 + 1 pieces
+    np.testing.assert_allclose(features(windowed, [long_text])[0], expected, atol=1e-6)
+    # Padding windows (from a longer text in the same batch) never change a prediction.
+    alone = windowed.predict(["good film"], verbose=0)
+    batched = windowed.predict(["good film", " ".join(["rain"] * 12)], verbose=0)
+    np.testing.assert_allclose(batched[0], alone[0], atol=1e-6)
+
+
+def test_windowed_model_trains_cached_and_unfrozen_and_reloads(spec, tmp_path):
+    model = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, sequence_length=8,
+                                           max_windows=3, learning_rate=5e-2, seed=0)
+    assert model.jit_compile is False  # windows are picked with data-dependent shapes
+    texts = ["good film " * 4, "bad film " * 4, "good", "bad"] * 6
+    data = tl_suite.text_dataset(texts=texts, labels=[1, 0, 1, 0] * 6, batch_size=8, verbose=False)
+    history = tl_suite.fit(model, data, epochs=10, log_dir=str(tmp_path / "frozen"), verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    tl_suite.unfreeze(model, learning_rate=1e-3)
+    before = np.array(model.backbone.get_layer("transformer_layer_1").weights[0])
+    tl_suite.fit(model, data, epochs=1, log_dir=str(tmp_path / "unfrozen"), verbose=0)
+    assert not np.allclose(before, np.array(model.backbone.get_layer("transformer_layer_1").weights[0]))
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert reloaded.max_windows == 3
+    np.testing.assert_allclose(reloaded.predict(texts[:4], verbose=0), model.predict(texts[:4], verbose=0),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_windowed_model_refuses_xla_and_token_id_datasets(spec, tmp_path):
+    with pytest.raises(ValueError, match="Received: jit_compile=True"):
+        tl_suite.build_text_classifier(spec, num_classes=2, weights=None, max_windows=2, jit_compile=True)
+    with pytest.raises(ValueError, match="Received: max_windows=0"):
+        tl_suite.build_text_classifier(spec, num_classes=2, weights=None, max_windows=0)
+    model = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, max_windows=2)
+    tokenized = tl_suite.text_dataset(texts=["good", "bad"], labels=[1, 0], backbone=spec, tokenize=True,
+                                      verbose=False)
+    with pytest.raises(ValueError, match="without tokenize=True"):
+        tl_suite.fit(model, tokenized, epochs=1, log_dir=str(tmp_path), verbose=0)

@@ -11,7 +11,7 @@ import tensorflow as tf
 from matplotlib.figure import Figure
 
 from tl_suite import feature_cache, schedules
-from tl_suite.models import base_of, strategy_scope, unfreeze
+from tl_suite.models import base_of, resolve_jit_compile, strategy_scope, unfreeze
 from tl_suite.training import fit, log_figure
 
 _SCHEDULES = ("one_cycle", "cosine", "constant")
@@ -209,7 +209,8 @@ def fine_tune(
     _exact_layer_start(model, first_layer)
     with strategy_scope(model):
         optimizer = schedules.DiscriminativeAdam(learning_rate=rate, learning_rate_multipliers=multipliers)
-        _compile_like(model, optimizer, jit_compile=jit_compile, steps_per_execution=1)
+        _compile_like(model, optimizer, jit_compile=resolve_jit_compile(model, jit_compile),
+                      steps_per_execution=1)
         optimizer.build(model.trainable_variables)
     trainable = _count(model.trainable_weights)
     note = (f"Stage 2: {'gradual unfreezing of' if gradual else 'unfrozen'} "

@@ -179,6 +179,20 @@ def base_of(model):
     return backbone if backbone is not None else model.get_layer("backbone")
 
 
+def resolve_jit_compile(model, jit_compile):
+    """``jit_compile`` for ``model``: windowed text models (``max_windows > 1``) pick their
+    non-empty windows with data-dependent shapes, which XLA cannot compile, so they never use it."""
+    if getattr(model, "max_windows", 1) > 1:
+        if jit_compile is True:
+            raise ValueError(
+                "A text model with max_windows > 1 cannot be XLA-compiled (it selects the windows "
+                "present in each batch, a data-dependent shape). Pass jit_compile='auto' or False, "
+                "or build with max_windows=1. Received: jit_compile=True."
+            )
+        return False
+    return jit_compile
+
+
 def input_preparer(model):
     """``prepare(x, y) -> (x, y)``: the model's own preprocessing (tokenizer, word alignment)
     for models that carry one (keras-hub Tasks), else identity. Traced, so it runs the
@@ -273,7 +287,8 @@ def unfreeze(model, layers=None, from_layer=None, learning_rate=1e-5, base_learn
         metrics = [m if isinstance(m, str) else keras.metrics.deserialize(m) for m in compile_config["metrics"] or []]
     with strategy_scope(model):  # optimizers belong to the strategy they are made under
         optimizer = _unfrozen_optimizer(model, learning_rate, base_learning_rate, layer_decay)
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit_compile)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                  jit_compile=resolve_jit_compile(model, jit_compile))
     return opened
 
 

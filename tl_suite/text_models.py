@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from tl_suite import backbones
 from tl_suite.backbones import text as text_backbones
-from tl_suite.models import _check_choice, _compile_arguments, build_head
+from tl_suite.models import _check_choice, _compile_arguments, build_head, resolve_jit_compile
 
 
 @keras.saving.register_keras_serializable(package="tl_suite")
@@ -94,6 +94,102 @@ class TextPreprocessor(keras_hub.models.TextClassifierPreprocessor):
         config = super().get_config()
         config["dynamic_padding"] = self.dynamic_padding
         return config
+
+
+def _trim_windows(x):
+    """Dynamic padding of window batches: drop empty windows and padding columns past the
+    longest window of the batch."""
+    lengths = tf.reduce_sum(tf.cast(x["padding_mask"], tf.int32), axis=-1)  # (batch, windows)
+    longest = tf.reduce_max(lengths)
+    windows = tf.reduce_max(tf.reduce_sum(tf.cast(lengths > 0, tf.int32), axis=-1))
+    return {key: value[:, :windows, :longest] for key, value in x.items()}
+
+
+@keras.saving.register_keras_serializable(package="tl_suite")
+class WindowedTextPreprocessor(TextPreprocessor):
+    """Long texts as up to ``max_windows`` consecutive windows of ``sequence_length`` tokens.
+
+    Each window is packed on its own (``[CLS] piece ... [SEP]``); the outputs have shape
+    ``(batch, windows, length)``. Texts shorter than ``max_windows`` windows get fewer (the
+    rest is padding with an all-false ``padding_mask``); the tokens beyond the last window are
+    dropped. With ``dynamic_padding`` a batch is cut to its most windows and longest window.
+    """
+
+    def __init__(self, tokenizer, sequence_length=128, max_windows=4, dynamic_padding=True, **kwargs):
+        super().__init__(tokenizer=tokenizer, sequence_length=sequence_length,
+                         dynamic_padding=dynamic_padding, **kwargs)
+        self.max_windows = max_windows
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.window_packer = keras_hub.layers.StartEndPacker(
+            start_value=self.tokenizer.start_token_id, end_value=self.tokenizer.end_token_id,
+            pad_value=self.tokenizer.pad_token_id, sequence_length=self.sequence_length,
+            return_padding_mask=True,
+        )
+
+    def call(self, x, y=None, sample_weight=None):
+        if isinstance(x, dict):
+            raise ValueError(
+                "A model built with max_windows > 1 tokenizes its texts itself (into windows); "
+                "pass raw strings: build the dataset without tokenize=True. Received: a batch "
+                f"of token ids with keys {sorted(x)}."
+            )
+        x = tf.convert_to_tensor(x)
+        # keras-hub tokenizers run a pure-Python path in eager mode; windows need the TF one.
+        x = self._windows(x)
+        return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+
+    @tf.function(reduce_retracing=True)
+    def _windows(self, x):
+        body = self.sequence_length - 2  # room left by [CLS] and [SEP]
+        pieces = self.tokenizer(x)
+        pieces = pieces[:, : body * self.max_windows]
+        lengths = pieces.row_lengths()
+        counts = tf.maximum((lengths + body - 1) // body, 1)  # an empty text still gets a window
+        starts = tf.ragged.range(counts) * body
+        window_lengths = tf.minimum(tf.expand_dims(lengths, 1) - starts, body)
+        windows = tf.RaggedTensor.from_row_lengths(pieces.flat_values, window_lengths.flat_values)
+        token_ids, padding_mask = self.window_packer(windows)
+        shape = [None, self.max_windows, self.sequence_length]
+        token_ids = tf.RaggedTensor.from_row_lengths(token_ids, counts).to_tensor(
+            default_value=self.tokenizer.pad_token_id, shape=shape)
+        padding_mask = tf.RaggedTensor.from_row_lengths(padding_mask, counts).to_tensor(
+            default_value=False, shape=shape)
+        x = {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids), "padding_mask": padding_mask}
+        return _trim_windows(x) if self.dynamic_padding else x
+
+    def get_config(self):
+        config = super().get_config()
+        config["max_windows"] = self.max_windows
+        return config
+
+
+@keras.saving.register_keras_serializable(package="tl_suite")
+class WindowsToBatch(keras.layers.Layer):
+    """``(batch, windows, length)`` inputs -> ``(present windows, length)``: the windows with
+    at least one token, one after the other, so the base never encodes padding windows."""
+
+    def call(self, inputs):
+        present = tf.reduce_any(tf.cast(inputs["padding_mask"], tf.bool), axis=-1)
+        return {key: tf.boolean_mask(value, present) for key, value in inputs.items()}
+
+    def compute_output_shape(self, input_shape):
+        return {key: (None, shape[-1]) for key, shape in input_shape.items()}
+
+
+@keras.saving.register_keras_serializable(package="tl_suite")
+class WindowMean(keras.layers.Layer):
+    """Mean of each text's window vectors (the inverse of `WindowsToBatch`)."""
+
+    def call(self, window_vectors, padding_mask):
+        present = tf.reduce_any(tf.cast(padding_mask, tf.bool), axis=-1)  # (batch, windows)
+        texts, windows = tf.shape(present)[0], tf.shape(present)[1]
+        owner = tf.boolean_mask(tf.tile(tf.range(texts)[:, None], [1, windows]), present)
+        return tf.math.unsorted_segment_mean(window_vectors, owner, num_segments=texts)
+
+    def compute_output_shape(self, window_vectors_shape, padding_mask_shape=None):
+        return (None, window_vectors_shape[-1])
 
 
 @keras.saving.register_keras_serializable(package="tl_suite")
@@ -210,12 +306,12 @@ class TokenClassifierPreprocessor(keras_hub.models.Preprocessor):
         return config
 
 
-def _pool(pooling, outputs, inputs):
+def _pool(pooling, outputs, inputs, name="pool"):
     if pooling == "mean":
-        return MaskedMeanPooling(name="pool")(outputs["sequence_output"], inputs["padding_mask"])
+        return MaskedMeanPooling(name=name)(outputs["sequence_output"], inputs["padding_mask"])
     if pooling == "cls":
-        return ClsPooling(name="pool")(outputs["sequence_output"])
-    return keras.layers.Identity(name="pool")(outputs["pooled_output"])
+        return ClsPooling(name=name)(outputs["sequence_output"])
+    return keras.layers.Identity(name=name)(outputs["pooled_output"])
 
 
 @keras.saving.register_keras_serializable(package="tl_suite")
@@ -223,10 +319,18 @@ class TextModel(keras_hub.models.Task):
     """A frozen text backbone, a pooling layer and a dense head (see `build_text_classifier`)."""
 
     def __init__(self, backbone, preprocessor, num_outputs, task="classification", pooling="mean",
-                 dropout=0.1, hidden_units=(), hidden_activation="relu", **kwargs):
-        inputs = backbone.input
-        outputs = backbone(inputs, training=False)  # dropout off; stays off after unfreeze
-        features = _pool(pooling, outputs, inputs)
+                 dropout=0.1, hidden_units=(), hidden_activation="relu", max_windows=1, **kwargs):
+        if max_windows > 1:  # texts as windows: encode each present window, average per text
+            inputs = {name: keras.Input(shape=(None, None), dtype=tensor.dtype, name=name)
+                      for name, tensor in backbone.input.items()}
+            windows = WindowsToBatch(name="windows_to_batch")(inputs)
+            outputs = backbone(windows, training=False)
+            vectors = _pool(pooling, outputs, windows, name="window_pool")
+            features = WindowMean(name="pool")(vectors, inputs["padding_mask"])
+        else:
+            inputs = backbone.input
+            outputs = backbone(inputs, training=False)  # dropout off; stays off after unfreeze
+            features = _pool(pooling, outputs, inputs)
         head = build_head(features.shape[1:], num_outputs, task=task, dropout=dropout,
                           hidden_units=tuple(hidden_units), hidden_activation=hidden_activation)
         super().__init__(inputs=inputs, outputs=head(features), **kwargs)
@@ -234,13 +338,14 @@ class TextModel(keras_hub.models.Task):
         self.preprocessor = preprocessor
         self.num_outputs, self.task, self.pooling = num_outputs, task, pooling
         self.dropout, self.hidden_units, self.hidden_activation = dropout, tuple(hidden_units), hidden_activation
+        self.max_windows = max_windows
 
     def get_config(self):
         config = super().get_config()
         config.update({
             "num_outputs": self.num_outputs, "task": self.task, "pooling": self.pooling,
             "dropout": self.dropout, "hidden_units": list(self.hidden_units),
-            "hidden_activation": self.hidden_activation,
+            "hidden_activation": self.hidden_activation, "max_windows": self.max_windows,
         })
         return config
 
@@ -312,22 +417,36 @@ def _enable_lora(base, lora_rank):
             layer.bias.trainable = False
 
 
+def _check_max_windows(max_windows):
+    if not isinstance(max_windows, int) or isinstance(max_windows, bool) or max_windows < 1:
+        raise ValueError(
+            "`max_windows` must be a positive integer (1: truncate each text to sequence_length). "
+            f"Received: max_windows={max_windows!r}."
+        )
+
+
 def _build_text_model(backbone, num_outputs, task, weights, sequence_length, pooling, dropout,
                       hidden_units, hidden_activation, learning_rate, dynamic_padding, seed,
-                      lora_rank=None, jit_compile="auto"):
+                      lora_rank=None, jit_compile="auto", max_windows=1):
     _check_common(sequence_length, dropout, pooling)
     _check_lora_rank(lora_rank)
+    _check_max_windows(max_windows)
     spec, base, tokenizer = _load(backbone, weights, sequence_length, seed)
     pooling = pooling or spec.pooling
     if pooling == "pooler" and "pooled_output" not in base.output:
         pooling = "cls"  # families without a trained pooler (e.g. DistilBERT, RoBERTa)
-    preprocessor = TextPreprocessor(tokenizer, sequence_length=sequence_length,
-                                    dynamic_padding=dynamic_padding)
+    if max_windows > 1:
+        preprocessor = WindowedTextPreprocessor(tokenizer, sequence_length=sequence_length,
+                                                max_windows=max_windows, dynamic_padding=dynamic_padding)
+    else:
+        preprocessor = TextPreprocessor(tokenizer, sequence_length=sequence_length,
+                                        dynamic_padding=dynamic_padding)
     model = TextModel(base, preprocessor, num_outputs, task=task, pooling=pooling, dropout=dropout,
                       hidden_units=hidden_units, hidden_activation=hidden_activation,
-                      name=f"text_{task}")
+                      max_windows=max_windows, name=f"text_{task}")
     _enable_lora(base, lora_rank)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile,
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  jit_compile=resolve_jit_compile(model, jit_compile),
                   **_compile_arguments(task, num_outputs))
     return model
 
@@ -347,6 +466,7 @@ def build_text_classifier(
     seed=None,
     lora_rank=None,
     jit_compile="auto",
+    max_windows=1,
 ):
     """Build a compiled text classifier that takes raw strings.
 
@@ -357,7 +477,7 @@ def build_text_classifier(
         num_classes: Number of classes (softmax) or labels (``multi_label=True``, sigmoid).
         multi_label: Independent yes/no labels instead of one class per text.
         weights: ``"pretrained"`` or ``None`` (random initialisation, same architecture).
-        sequence_length: Longest tokenized text; longer texts are truncated.
+        sequence_length: Longest tokenized text (or window); longer texts are truncated.
         pooling: ``"mean"`` (masked mean), ``"cls"`` or ``"pooler"``; defaults to the spec's.
         dropout: Dropout before each dense layer of the head.
         hidden_units: Sizes of optional hidden dense layers.
@@ -371,7 +491,12 @@ def build_text_classifier(
             and value projections of every attention layer instead of freezing the base
             outright: only the adapters and the head train; base weights stay unchanged. See
             `save_adapter`, `load_adapter`, `merge_lora`.
-        jit_compile: Passed to ``compile`` (``"auto"``: Keras decides).
+        jit_compile: Passed to ``compile`` (``"auto"``: Keras decides; never XLA with
+            ``max_windows > 1``).
+        max_windows: Read long texts as up to this many consecutive windows of
+            ``sequence_length`` tokens (each with its own ``[CLS]``/``[SEP]``): the base encodes
+            every window that holds text, and the head sees the mean of the window vectors.
+            Costs about one ``sequence_length`` pass per window; 1 (default) truncates.
 
     Returns:
         A compiled `TextModel` (a `keras_hub.models.Task`).
@@ -394,7 +519,7 @@ def build_text_classifier(
     return _build_text_model(
         backbone, num_classes, "multi_label" if multi_label else "classification", weights,
         sequence_length, pooling, dropout, hidden_units, hidden_activation, learning_rate,
-        dynamic_padding, seed, lora_rank, jit_compile,
+        dynamic_padding, seed, lora_rank, jit_compile, max_windows,
     )
 
 
@@ -412,6 +537,7 @@ def build_text_regressor(
     seed=None,
     lora_rank=None,
     jit_compile="auto",
+    max_windows=1,
 ):
     """Build a compiled text regressor (linear outputs, mean squared error) on raw strings.
 
@@ -430,7 +556,7 @@ def build_text_regressor(
     return _build_text_model(
         backbone, num_outputs, "regression", weights, sequence_length, pooling, dropout,
         hidden_units, hidden_activation, learning_rate, dynamic_padding, seed, lora_rank,
-        jit_compile,
+        jit_compile, max_windows,
     )
 
 

@@ -65,6 +65,13 @@ def check_tokenized(model, dataset, argument="dataset"):
     preprocessor = getattr(model, "preprocessor", None)
     tokenizer = getattr(preprocessor, "tokenizer", None)
     length = getattr(preprocessor, "sequence_length", None)
+    windows = getattr(preprocessor, "max_windows", 1)
+    if windows > 1:
+        raise ValueError(
+            f"`{argument}` holds token ids (text_dataset(tokenize=True)), but this model reads "
+            f"each text as up to max_windows={windows} windows and tokenizes raw strings itself. "
+            "Make the dataset without tokenize=True."
+        )
     if (tokenizer is None or int(tokenizer.vocabulary_size()) != info["vocabulary_size"]
             or length != info["sequence_length"]):
         model_says = ("takes no token ids" if tokenizer is None else
