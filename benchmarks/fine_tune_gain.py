@@ -158,8 +158,9 @@ def bbc_part(args, root):
     tuned, seconds, parameters = train_fine_tuned(
         build(), train, test, "accuracy", frozen_epochs=args.bbc_head_epochs, epochs=args.bbc_epochs,
         base_learning_rate=args.bbc_base_learning_rate, layer_decay=0.8,
-        log_dir=f"{root}/bbc_tuned", seed=args.seed)
-    row("fine_tune (all 6 layers)", tuned, parameters, seconds,
+        unfreeze_groups=args.bbc_unfreeze_groups, log_dir=f"{root}/bbc_tuned", seed=args.seed)
+    opened = "all 6 layers" if args.bbc_unfreeze_groups is None else f"top {args.bbc_unfreeze_groups} groups"
+    row(f"fine_tune ({opened})", tuned, parameters, seconds,
         f"({args.bbc_head_epochs} head + {args.bbc_epochs} unfrozen epochs, base lr "
         f"{args.bbc_base_learning_rate:g}; goal >= 0.98)")
     print(f"  fine-tuning gain: {100 * (tuned - frozen):+.2f} points")
@@ -184,6 +185,7 @@ def main():
     parser.add_argument("--bbc-head-epochs", type=int, default=5)
     parser.add_argument("--bbc-epochs", type=int, default=3)
     parser.add_argument("--bbc-base-learning-rate", type=float, default=2e-5)
+    parser.add_argument("--bbc-unfreeze-groups", type=int, help="BBC: top groups to unfreeze (default all)")
     parser.add_argument("--sequence-length", type=int, default=128, help="BBC: tokens per window")
     parser.add_argument("--max-windows", type=int, default=8, help="BBC: windows per article")
     parser.add_argument("--max-examples", type=int, help="text parts: seeded subset, for a quick check")
