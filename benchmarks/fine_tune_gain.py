@@ -68,6 +68,25 @@ def train_fine_tuned(model, train, test, metric, **fine_tune_options):
     return score(model, test, metric), float(np.mean(timer.seconds[first:last + 1])), parameters
 
 
+def frozen_vs_fine_tuned(args, root, name, build, train, test, metric, head_epochs, epochs,
+                         base_learning_rate, unfreeze_groups=None, goal=""):
+    """The text parts' two rows: a frozen head, then `fine_tune` of a fresh model (no
+    validation set, so no early stopping). Returns (frozen score, fine-tuned score)."""
+    model = build()
+    frozen, seconds, _ = train_frozen(model, train, test, metric, epochs=head_epochs,
+                                      log_dir=f"{root}/{name}_frozen", early_stopping_patience=None,
+                                      seed=args.seed)
+    row("frozen base + head", frozen, trainable(model), seconds, f"({head_epochs} head epochs)")
+    tuned, seconds, parameters = train_fine_tuned(
+        build(), train, test, metric, frozen_epochs=head_epochs, epochs=epochs,
+        base_learning_rate=base_learning_rate, layer_decay=0.8, unfreeze_groups=unfreeze_groups,
+        log_dir=f"{root}/{name}_tuned", seed=args.seed)
+    opened = "all 6 layers" if unfreeze_groups is None else f"top {unfreeze_groups} groups"
+    row(f"fine_tune ({opened})", tuned, parameters, seconds,
+        f"({head_epochs} head + {epochs} unfrozen epochs, base lr {base_learning_rate:g}{goal})")
+    return frozen, tuned
+
+
 def image_part(args, root):
     x_train, y_train, names = tl_suite.load_fashion_mnist("train", limit=args.image_train, source="subset")
     x_test, y_test, _ = tl_suite.load_fashion_mnist("test", limit=args.image_test, source="subset")
@@ -107,22 +126,14 @@ def ner_part(args, root):
     print(f"\nTwitter NER: {train.num_examples} train / {test.num_examples} test tweets, MiniLM-L6, "
           f"seed {args.seed}; entity-level F1 (seqeval)")
     header("F1")
+
     def build(**options):
         keras.utils.set_random_seed(args.seed)
         return tl_suite.build_token_classifier("minilm_l6", tags=train.tag_names, seed=args.seed, **options)
 
-    model = build()
-    frozen, seconds, _ = train_frozen(model, train, test, "f1", epochs=args.ner_head_epochs,
-                                      log_dir=f"{root}/ner_frozen", early_stopping_patience=None,
-                                      seed=args.seed)
-    row("frozen base + head", frozen, trainable(model), seconds, f"({args.ner_head_epochs} head epochs)")
-    tuned, seconds, parameters = train_fine_tuned(
-        build(), train, test, "f1", frozen_epochs=args.ner_head_epochs, epochs=args.ner_epochs,
-        base_learning_rate=args.text_base_learning_rate, layer_decay=0.8,
-        log_dir=f"{root}/ner_tuned", seed=args.seed)
-    row("fine_tune (all 6 layers)", tuned, parameters, seconds,
-        f"({args.ner_head_epochs} head + {args.ner_epochs} unfrozen epochs, base lr "
-        f"{args.text_base_learning_rate:g})")
+    frozen, tuned = frozen_vs_fine_tuned(
+        args, root, "ner", build, train, test, "f1", args.ner_head_epochs, args.ner_epochs,
+        args.text_base_learning_rate)
     model = build(lora_rank=args.lora_rank, learning_rate=args.lora_learning_rate)
     lora, seconds, _ = train_frozen(model, train, test, "f1", epochs=args.lora_epochs,
                                     log_dir=f"{root}/ner_lora", early_stopping_patience=None)
@@ -150,19 +161,9 @@ def bbc_part(args, root):
             "minilm_l6", num_classes=len(train.class_names), sequence_length=args.sequence_length,
             max_windows=args.max_windows, seed=args.seed)
 
-    model = build()
-    frozen, seconds, _ = train_frozen(model, train, test, "accuracy", epochs=args.bbc_head_epochs,
-                                      log_dir=f"{root}/bbc_frozen", early_stopping_patience=None,
-                                      seed=args.seed)
-    row("frozen base + head", frozen, trainable(model), seconds, f"({args.bbc_head_epochs} head epochs)")
-    tuned, seconds, parameters = train_fine_tuned(
-        build(), train, test, "accuracy", frozen_epochs=args.bbc_head_epochs, epochs=args.bbc_epochs,
-        base_learning_rate=args.bbc_base_learning_rate, layer_decay=0.8,
-        unfreeze_groups=args.bbc_unfreeze_groups, log_dir=f"{root}/bbc_tuned", seed=args.seed)
-    opened = "all 6 layers" if args.bbc_unfreeze_groups is None else f"top {args.bbc_unfreeze_groups} groups"
-    row(f"fine_tune ({opened})", tuned, parameters, seconds,
-        f"({args.bbc_head_epochs} head + {args.bbc_epochs} unfrozen epochs, base lr "
-        f"{args.bbc_base_learning_rate:g}; goal >= 0.98)")
+    frozen, tuned = frozen_vs_fine_tuned(
+        args, root, "bbc", build, train, test, "accuracy", args.bbc_head_epochs, args.bbc_epochs,
+        args.bbc_base_learning_rate, unfreeze_groups=args.bbc_unfreeze_groups, goal="; goal >= 0.98")
     print(f"  fine-tuning gain: {100 * (tuned - frozen):+.2f} points")
 
 
