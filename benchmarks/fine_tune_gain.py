@@ -14,7 +14,11 @@ epoch:
   (TF-IDF + logistic regression reaches 0.9775 on it, see text_accuracy.py). Each article is
   read whole as up to ``--max-windows`` windows of ``--sequence-length`` tokens (default 8 x 128:
   MiniLM was trained on 128-token inputs; 1,024 tokens cover more than 90% of the articles).
-  Frozen head vs `fine_tune`. Test accuracy.
+  Frozen head vs `fine_tune` for each of ``--bbc-seeds`` model seeds, then their means.
+  Test accuracy.
+
+In the text parts `fine_tune` continues from the frozen model of the row above it (paired:
+its stage 1 would repeat that very `fit`).
 
 Seconds per epoch: head epochs are timed after the one cached feature pass (reported
 separately); unfrozen and LoRA epochs are timed as they run.
@@ -69,22 +73,35 @@ def train_fine_tuned(model, train, test, metric, **fine_tune_options):
 
 
 def frozen_vs_fine_tuned(args, root, name, build, train, test, metric, head_epochs, epochs,
-                         base_learning_rate, unfreeze_groups=None, goal=""):
-    """The text parts' two rows: a frozen head, then `fine_tune` of a fresh model (no
-    validation set, so no early stopping). Returns (frozen score, fine-tuned score)."""
-    model = build()
-    frozen, seconds, _ = train_frozen(model, train, test, metric, epochs=head_epochs,
-                                      log_dir=f"{root}/{name}_frozen", early_stopping_patience=None,
-                                      seed=args.seed)
-    row("frozen base + head", frozen, trainable(model), seconds, f"({head_epochs} head epochs)")
-    tuned, seconds, parameters = train_fine_tuned(
-        build(), train, test, metric, frozen_epochs=head_epochs, epochs=epochs,
-        base_learning_rate=base_learning_rate, layer_decay=0.8, unfreeze_groups=unfreeze_groups,
-        log_dir=f"{root}/{name}_tuned", seed=args.seed)
+                         base_learning_rate, unfreeze_groups=None, seeds=None, goal=""):
+    """The text parts' rows, paired: for each model seed, a frozen head (`fit`, no validation
+    set, so no early stopping) is scored, then `fine_tune` continues from that same model
+    (``frozen_epochs=0``: its stage 1 would be the very `fit` just run). With several seeds a
+    mean row follows. Returns (mean frozen score, mean fine-tuned score)."""
+    seeds = seeds or [args.seed]
     opened = "all 6 layers" if unfreeze_groups is None else f"top {unfreeze_groups} groups"
-    row(f"fine_tune ({opened})", tuned, parameters, seconds,
-        f"({head_epochs} head + {epochs} unfrozen epochs, base lr {base_learning_rate:g}{goal})")
-    return frozen, tuned
+    frozen_scores, tuned_scores = [], []
+    for seed in seeds:
+        model = build(seed)
+        frozen, seconds, _ = train_frozen(model, train, test, metric, epochs=head_epochs,
+                                          log_dir=f"{root}/{name}_{seed}", early_stopping_patience=None,
+                                          seed=seed)
+        suffix = f", model seed {seed}" if len(seeds) > 1 else ""
+        row("frozen base + head", frozen, trainable(model), seconds, f"({head_epochs} head epochs{suffix})")
+        tuned, seconds, parameters = train_fine_tuned(
+            model, train, test, metric, frozen_epochs=0, epochs=epochs,
+            base_learning_rate=base_learning_rate, layer_decay=0.8, unfreeze_groups=unfreeze_groups,
+            log_dir=f"{root}/{name}_{seed}_tuned", seed=seed)
+        row(f"fine_tune ({opened})", tuned, parameters, seconds,
+            f"(+{epochs} unfrozen epochs from the model above, base lr {base_learning_rate:g}{suffix})")
+        frozen_scores.append(frozen)
+        tuned_scores.append(tuned)
+    if len(seeds) > 1:
+        print(f"  mean of {len(seeds)} seeds: frozen {np.mean(frozen_scores):.4f} "
+              f"(std {np.std(frozen_scores):.4f}), fine_tune {np.mean(tuned_scores):.4f} "
+              f"(std {np.std(tuned_scores):.4f}){goal}; fine_tune better on "
+              f"{sum(t > f for f, t in zip(frozen_scores, tuned_scores))} of {len(seeds)} seeds")
+    return float(np.mean(frozen_scores)), float(np.mean(tuned_scores))
 
 
 def image_part(args, root):
@@ -127,9 +144,9 @@ def ner_part(args, root):
           f"seed {args.seed}; entity-level F1 (seqeval)")
     header("F1")
 
-    def build(**options):
-        keras.utils.set_random_seed(args.seed)
-        return tl_suite.build_token_classifier("minilm_l6", tags=train.tag_names, seed=args.seed, **options)
+    def build(seed=args.seed, **options):
+        keras.utils.set_random_seed(seed)
+        return tl_suite.build_token_classifier("minilm_l6", tags=train.tag_names, seed=seed, **options)
 
     frozen, tuned = frozen_vs_fine_tuned(
         args, root, "ner", build, train, test, "f1", args.ner_head_epochs, args.ner_epochs,
@@ -155,15 +172,16 @@ def bbc_part(args, root):
           "TF-IDF + logistic regression: 0.9775 on this split (text_accuracy.py)")
     header("acc")
 
-    def build():
-        keras.utils.set_random_seed(args.seed)
+    def build(seed):
+        keras.utils.set_random_seed(seed)
         return tl_suite.build_text_classifier(
             "minilm_l6", num_classes=len(train.class_names), sequence_length=args.sequence_length,
-            max_windows=args.max_windows, seed=args.seed)
+            max_windows=args.max_windows, seed=seed)
 
     frozen, tuned = frozen_vs_fine_tuned(
         args, root, "bbc", build, train, test, "accuracy", args.bbc_head_epochs, args.bbc_epochs,
-        args.bbc_base_learning_rate, unfreeze_groups=args.bbc_unfreeze_groups, goal="; goal >= 0.98")
+        args.bbc_base_learning_rate, unfreeze_groups=args.bbc_unfreeze_groups, seeds=args.bbc_seeds,
+        goal="; goal >= 0.98")
     print(f"  fine-tuning gain: {100 * (tuned - frozen):+.2f} points")
 
 
@@ -187,6 +205,8 @@ def main():
     parser.add_argument("--bbc-epochs", type=int, default=3)
     parser.add_argument("--bbc-base-learning-rate", type=float, default=2e-5)
     parser.add_argument("--bbc-unfreeze-groups", type=int, help="BBC: top groups to unfreeze (default all)")
+    parser.add_argument("--bbc-seeds", type=int, nargs="+", default=[1337, 7, 42],
+                        help="BBC: model seeds (head initialisation, shuffling, dropout); the split stays --seed")
     parser.add_argument("--sequence-length", type=int, default=128, help="BBC: tokens per window")
     parser.add_argument("--max-windows", type=int, default=8, help="BBC: windows per article")
     parser.add_argument("--max-examples", type=int, help="text parts: seeded subset, for a quick check")

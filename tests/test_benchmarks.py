@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 BENCHMARKS = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
@@ -96,11 +97,14 @@ def test_fine_tune_gain():
     out = _run("fine_tune_gain.py", "--image-train", 96, "--image-test", 64, "--head-epochs", 2,
                "--image-frozen-epochs", 1, "--image-epochs", 1, "--ner-head-epochs", 1,
                "--ner-epochs", 1, "--lora-epochs", 1, "--bbc-head-epochs", 1, "--bbc-epochs", 1,
-               "--max-examples", 60)
+               "--bbc-seeds", 1, 2, "--max-examples", 60)
     rows = re.findall(r"^  (frozen base \+ head|fine_tune \([^)]*\)|LoRA rank \d+ \+ head)\s+(\d\.\d{4})\s",
                       out, re.MULTILINE)
     assert [name.split(" (")[0] for name, _ in rows] == [
         "frozen base + head", "fine_tune", "frozen base + head", "fine_tune", "LoRA rank 8 + head",
-        "frozen base + head", "fine_tune"]
+        "frozen base + head", "fine_tune", "frozen base + head", "fine_tune"]
     assert all(0 <= float(score) <= 1 for _, score in rows)
+    frozen, tuned = (np.mean([float(score) for name, score in rows[5:][i::2]]) for i in (0, 1))
+    means, = re.findall(r"mean of 2 seeds: frozen (\d\.\d{4}) .*fine_tune (\d\.\d{4})", out)
+    assert np.allclose([float(m) for m in means], [frozen, tuned], atol=2e-4)  # the BBC means are of the seed rows
     assert "adapter file" in out and "peak memory" in out
