@@ -1,5 +1,7 @@
 """Helpers shared by the benchmark scripts (not a benchmark itself).
 
+- `frozen_features`: the frozen part of a tl_suite model (preprocessor, backbone, pooling) as
+  one traced function, for "bare backbone pass" timings and for baselines on frozen features.
 - `EpochTimer`: wall time and step count of each training epoch.
 - `report`/`run_children`: run each approach in a fresh child process (``--only NAME``), back
   to back, so that one approach's graphs, caches and memory never help or hurt another; the
@@ -13,6 +15,14 @@ import sys
 import time
 
 import keras
+import tensorflow as tf
+
+
+def frozen_features(model):
+    """``features(raw_batch)``: ``model``'s preprocessing, backbone and pooling, traced."""
+    extractor = model.features_model()
+    return tf.function(lambda x: extractor(model.prepare(x)[0], training=False),
+                       reduce_retracing=True)
 
 
 class EpochTimer(keras.callbacks.Callback):

@@ -53,7 +53,7 @@ def _run(approach, args):
     import numpy as np
 
     import tl_suite
-    from tl_suite import feature_cache
+    from _common import frozen_features
 
     train, test = _data(args)
     model = tl_suite.build_image_classifier("efficientnet_lite0", num_classes=10, seed=args.seed)
@@ -68,8 +68,8 @@ def _run(approach, args):
                          early_stopping_patience=None, verbose=0)
             result["accuracy"] = tl_suite.evaluate(model, test, verbose=False)["metrics"]["accuracy"]
     else:  # bare backbone pass over the same images
-        forward = feature_cache.make_forward(feature_cache.feature_extractor(model), model=model)
-        result["images"] = sum(len(forward(x, y)[0]) for dataset in (train, test) for x, y in dataset)
+        forward = frozen_features(model)
+        result["images"] = sum(len(forward(x)) for dataset in (train, test) for x, _ in dataset)
     result["seconds"] = time.perf_counter() - started
     result["trainable"] = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     report(result)

@@ -37,7 +37,7 @@ def _run(approach, args):
     import numpy as np
 
     import tl_suite
-    from tl_suite import feature_cache
+    from _common import frozen_features
     from tl_suite.backbones.text import minilm_path
 
     train, test = tl_suite.text_dataset(
@@ -73,9 +73,8 @@ def _run(approach, args):
                          early_stopping_patience=None, verbose=0)
             result["accuracy"] = tl_suite.evaluate(model, test, verbose=False)["metrics"]["accuracy"]
     else:  # bare pass: tokenizer + frozen backbone + pooling
-        features = feature_cache.make_forward(
-            keras.Model(model.inputs, model.get_layer("pool").output), model=model)
-        result["texts"] = sum(len(features(x, y)[1]) for dataset in (train, test) for x, y in dataset)
+        features = frozen_features(model)
+        result["texts"] = sum(len(features(x)) for dataset in (train, test) for x, _ in dataset)
     result["seconds"] = time.perf_counter() - started
     result["epochs"] = epochs
     result["trainable"] = int(sum(np.prod(w.shape) for w in model.trainable_weights))

@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
 import tl_suite  # noqa: E402
+from _common import frozen_features  # noqa: E402
 
 
 def main():
@@ -57,11 +58,12 @@ def main():
     suite_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
-    base_features = keras.Model(model.input, model.get_layer("pool").output)
+    base_features = frozen_features(model)
+
     def featurize(images):
-        return base_features.predict(tl_suite.image_dataset(
-            images=images, labels=np.zeros(len(images), "int32"), shuffle=False, verbose=False
-        ).map(lambda x, y: x), verbose=0)
+        data = tl_suite.image_dataset(images=images, labels=np.zeros(len(images), "int32"),
+                                      shuffle=False, verbose=False)
+        return np.concatenate([np.asarray(base_features(x)) for x, _ in data])
     classifier = LogisticRegression(max_iter=2000, C=1.0)
     classifier.fit(featurize(x_train), y_train)
     baseline = float((classifier.predict(featurize(x_test)) == y_test).mean())

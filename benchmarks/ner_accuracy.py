@@ -48,7 +48,7 @@ def main():
               f"R {frozen['metrics']['recall']:.4f} ({frozen_seconds:.0f} s)")
 
         started = time.perf_counter()
-        tl_suite.unfreeze(model, layers=args.unfrozen_layers, learning_rate=args.unfrozen_learning_rate)
+        tl_suite.unfreeze(model, groups=args.unfrozen_layers, learning_rate=args.unfrozen_learning_rate)
         trainable = sum(int(keras.ops.size(w)) for w in model.trainable_weights)
         history = tl_suite.fit(model, train, epochs=args.unfrozen_epochs, log_dir=log_dir + "/unfrozen",
                                verbose=0, early_stopping_patience=None)

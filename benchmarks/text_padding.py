@@ -28,7 +28,6 @@ import numpy as np  # noqa: E402
 
 import tl_suite  # noqa: E402
 from _common import EpochTimer  # noqa: E402
-from tl_suite.models import input_preparer  # noqa: E402
 
 
 def main():
@@ -62,10 +61,9 @@ def main():
             "minilm_l6", tags=data.tag_names, sequence_length=args.sequence_length,
             dynamic_padding=dynamic, seed=args.seed)
         tl_suite.unfreeze(model, learning_rate=5e-5)
-        prepare = input_preparer(model)
         real = padded = 0
         for x, y in data:
-            x, _ = prepare(x, y)
+            x, _ = model.prepare(x, y)
             real += int(np.sum(x["padding_mask"]))
             padded += int(np.prod(x["token_ids"].shape))
         timer = EpochTimer()

@@ -11,6 +11,9 @@ def test_main_job_trains_evaluates_and_writes_tensorboard_logs(tmp_path, capsys)
     assert "Image test set classification report" in printed and "ankle boot" in printed
     assert "Text test set classification report" in printed and "politics" in printed
     assert f"TensorBoard logs: {log_dir}" in printed
+    # Each trained model is saved, reloaded and asked for labels on raw inputs.
+    assert printed.count("reloaded it") == 2 and "true    ankle boot" in printed
+    assert os.path.exists(log_dir / "image" / "model.keras")
     assert results["image"]["confusion_matrix"].sum() == 100
     assert results["text"]["confusion_matrix"].sum() == 24
     # Real pretrained features beat chance (0.1 / 0.2) after a very short training.

@@ -56,6 +56,7 @@ def test_notebook_executes(name, tmp_path):
     assert "Traceback" not in text
     if name.startswith("01"):
         assert "Test accuracy:" in text and "ankle boot" in text
+        assert "reloaded: classification" in text and "top_labels" in text
     if name.startswith("02"):
         assert "Test accuracy:" in text and "business" in text
     if name.startswith("03"):

@@ -2,55 +2,67 @@
 
 Public API (everything else is private):
 
-- Backbones: `list_backbones`, `get_backbone`
-- Models: `build_image_classifier`, `build_text_classifier`, `build_text_regressor`,
-  `build_token_classifier`, `predict_tags`, `unfreeze`
-- Data: `image_dataset`, `text_dataset`, `token_dataset`, `load_fashion_mnist`
+- Backbones: `list_backbones`, `get_backbone`, `register_backbone`, `BackboneSpec`,
+  `TextBackboneSpec`
+- Models (one contract, `TransferModel`): `build_image_classifier`, `build_text_classifier`,
+  `build_text_regressor`, `build_token_classifier`, `predict`, `predict_tags`, `load_model`
+- Data: `image_dataset`, `text_dataset`, `token_dataset`, `DatasetInfo`, `dataset_info`,
+  `with_info`; offline data `load_fashion_mnist`, `bbc_news_path`, `twitter_ner_path`
 - Training: `fit`, `evaluate`
-- Fine-tuning: `fine_tune`, `find_learning_rate`, `layer_groups`, `DiscriminativeAdam`,
-  `OneCycle`, `warmup_cosine`; LoRA adapters: `save_adapter`, `load_adapter`, `merge_lora`
+- Fine-tuning: `freeze`, `unfreeze`, `recompile`, `layer_groups`, `fine_tune`,
+  `find_learning_rate`, `LearningRateSweep`, `DiscriminativeAdam`, `OneCycle`, `warmup_cosine`;
+  LoRA adapters: `save_adapter`, `load_adapter`, `merge_lora`
 - Distribution: `get_strategy`, `set_mixed_precision`
+
+Importing tl_suite registers its model classes with Keras, so `keras.saving.load_model` can
+rebuild saved tl_suite models (or use `tl_suite.load_model`).
 """
 
-from tl_suite.backbones import BackboneSpec, get_backbone, list_backbones, register_backbone
-from tl_suite.datasets import bbc_news_path, load_fashion_mnist, twitter_ner_path
-from tl_suite.images import image_dataset
-from tl_suite.models import build_image_classifier, unfreeze
-from tl_suite.fine_tuning import (
-    LearningRateSweep,
-    find_learning_rate,
-    fine_tune,
-    load_adapter,
-    merge_lora,
-    save_adapter,
-)
-from tl_suite.schedules import DiscriminativeAdam, OneCycle, layer_groups, warmup_cosine
+from tl_suite.backbones.registry import get_backbone, list_backbones, register_backbone
+from tl_suite.backbones.spec import BackboneSpec
+from tl_suite.backbones.text import TextBackboneSpec
+from tl_suite.data.images import image_dataset
+from tl_suite.data.info import DatasetInfo, dataset_info, with_info
+from tl_suite.data.sources import bbc_news_path, load_fashion_mnist, twitter_ner_path
+from tl_suite.data.texts import text_dataset
+from tl_suite.data.tokens import token_dataset
+from tl_suite.fine_tuning.fine_tune import fine_tune
+from tl_suite.fine_tuning.freezing import freeze, layer_groups, recompile, unfreeze
+from tl_suite.fine_tuning.lora import load_adapter, merge_lora, save_adapter
+from tl_suite.fine_tuning.lr_finder import LearningRateSweep, find_learning_rate
+from tl_suite.fine_tuning.optimizers import DiscriminativeAdam
+from tl_suite.fine_tuning.schedules import OneCycle, warmup_cosine
+from tl_suite.models.image_model import build_image_classifier
+from tl_suite.models.predict import predict, predict_tags
+from tl_suite.models.saving import load_model
+from tl_suite.models.task import TransferModel
+from tl_suite.models.text_model import build_text_classifier, build_text_regressor
+from tl_suite.models.token_model import build_token_classifier
 from tl_suite.strategy import get_strategy, set_mixed_precision
-from tl_suite.text_models import (
-    build_text_classifier,
-    build_text_regressor,
-    build_token_classifier,
-    predict_tags,
-)
-from tl_suite.text_data import text_dataset, token_dataset
-from tl_suite.training import evaluate, fit
+from tl_suite.training.evaluate import evaluate
+from tl_suite.training.fit import fit
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BackboneSpec",
+    "DatasetInfo",
     "DiscriminativeAdam",
     "LearningRateSweep",
     "OneCycle",
+    "TextBackboneSpec",
+    "TransferModel",
     "bbc_news_path",
     "build_image_classifier",
     "build_text_classifier",
     "build_text_regressor",
     "build_token_classifier",
+    "dataset_info",
     "evaluate",
     "find_learning_rate",
     "fine_tune",
     "fit",
+    "freeze",
     "get_backbone",
     "get_strategy",
     "image_dataset",
@@ -58,8 +70,11 @@ __all__ = [
     "list_backbones",
     "load_adapter",
     "load_fashion_mnist",
+    "load_model",
     "merge_lora",
+    "predict",
     "predict_tags",
+    "recompile",
     "register_backbone",
     "save_adapter",
     "set_mixed_precision",
@@ -68,4 +83,5 @@ __all__ = [
     "twitter_ner_path",
     "unfreeze",
     "warmup_cosine",
+    "with_info",
 ]

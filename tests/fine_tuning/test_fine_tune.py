@@ -1,0 +1,116 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tl_suite
+from tl_suite.fine_tuning.fine_tune import count_batches
+from tl_suite.fine_tuning.freezing import is_frozen
+from tl_suite.models.task import TransferModel
+
+
+def _batch_norm_statistics(model):
+    return {v.path: np.array(v) for v in model.get_layer("backbone").non_trainable_weights
+            if "moving" in v.path}
+
+
+def test_fine_tune_runs_both_stages_as_one_logged_run(tmp_path, image_splits, scalar_tags):
+    train, validation = image_splits
+    model = tl_suite.build_image_classifier("tiny_efficientnet_lite", num_classes=3, weights=None, seed=0)
+    statistics = _batch_norm_statistics(model)
+    stem = np.array(model.get_layer("backbone").get_layer("stem_conv").kernel)
+    history = tl_suite.fine_tune(model, train, validation, frozen_epochs=2, epochs=3,
+                                 base_learning_rate=1e-3, log_dir=str(tmp_path), verbose=0)
+    assert [stage[:3] for stage in history.stages] == [("frozen", 0, 1), ("unfrozen", 2, 4)]
+    assert history.stages[1][3] > history.stages[0][3]  # more trainable parameters after unfreezing
+    assert len(history.history["loss"]) == 5 and len(history.history["val_loss"]) == 5
+    # The base trained, BatchNorm statistics did not move.
+    assert not np.allclose(stem, np.array(model.get_layer("backbone").get_layer("stem_conv").kernel))
+    for path, value in _batch_norm_statistics(model).items():
+        np.testing.assert_array_equal(value, statistics[path], err_msg=path)
+    assert isinstance(model.optimizer, tl_suite.DiscriminativeAdam)
+    tags = scalar_tags(tmp_path)
+    assert {"stage", "epoch_learning_rate", "epoch_loss"} <= tags
+    assert (tmp_path / "best.keras").exists()
+
+
+def test_fine_tune_gradual_opens_one_group_per_epoch(tmp_path, image_splits):
+    train, _ = image_splits
+    model = tl_suite.build_image_classifier("tiny_efficientnet_lite", num_classes=3, weights=None, seed=0)
+    base = model.get_layer("backbone")
+    kernels = {name: np.array(base.get_layer(name).kernel) for name in
+               ("stem_conv", "block0_dw_conv", "block1_dw_conv", "top_conv")}
+    history = tl_suite.fine_tune(model, train, frozen_epochs=0, epochs=2, gradual=True,
+                                 schedule="constant", base_learning_rate=1e-3,
+                                 log_dir=str(tmp_path), verbose=0)
+    assert history.history["open_groups"] == [1.0, 2.0]
+    moved = {name: not np.array_equal(before, np.array(base.get_layer(name).kernel))
+             for name, before in kernels.items()}
+    assert moved == {"stem_conv": False, "block0_dw_conv": False, "block1_dw_conv": True, "top_conv": True}
+
+
+def test_fine_tune_top_groups_only_and_argument_errors(tmp_path, image_splits):
+    train, _ = image_splits
+    model = tl_suite.build_image_classifier("tiny_efficientnet_lite", num_classes=3, weights=None)
+    tl_suite.fine_tune(model, train, frozen_epochs=0, epochs=1, unfreeze_groups=1,
+                       log_dir=str(tmp_path), verbose=0)
+    trainable = {w.path.split("/")[0] for w in model.trainable_weights}
+    assert trainable == {"top_conv", "predictions"}
+    with pytest.raises(ValueError, match="already"):  # stage 1 needs a frozen base
+        tl_suite.fine_tune(model, train, frozen_epochs=1, log_dir=str(tmp_path), verbose=0)
+    fresh = tl_suite.build_image_classifier("tiny_efficientnet_lite", num_classes=3, weights=None)
+    with pytest.raises(ValueError, match="Received: schedule='linear'"):
+        tl_suite.fine_tune(fresh, train, schedule="linear", log_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="Received: unfreeze_groups=9"):
+        tl_suite.fine_tune(fresh, train, unfreeze_groups=9, log_dir=str(tmp_path))
+
+
+def test_fine_tune_text_model_with_discriminative_rates(tmp_path, text_spec, text_data):
+    _, _, data = text_data
+    model = tl_suite.build_text_classifier(text_spec, num_classes=2, weights=None, seed=0)
+    embeddings = np.array(model.backbone.get_layer("token_embedding").embeddings)
+    history = tl_suite.fine_tune(model, data, frozen_epochs=1, epochs=2, base_learning_rate=1e-3,
+                                 layer_decay=0.5, log_dir=str(tmp_path), verbose=0)
+    assert len(history.history["loss"]) == 3
+    multipliers = model.optimizer.learning_rate_multipliers
+    assert multipliers["transformer_layer_1"] == pytest.approx(0.1)
+    assert multipliers["transformer_layer_0"] == pytest.approx(0.05)
+    assert multipliers["token_embedding"] == pytest.approx(0.025)
+    assert not np.array_equal(embeddings, np.array(model.backbone.get_layer("token_embedding").embeddings))
+
+
+def test_stage_two_compiles_once_with_the_scheduled_discriminative_optimizer(
+        tmp_path, image_splits, monkeypatch):
+    train, _ = image_splits
+    model = tl_suite.build_image_classifier("tiny_efficientnet_lite", num_classes=3, weights=None)
+    calls, original = [], TransferModel.compile
+    monkeypatch.setattr(TransferModel, "compile",
+                        lambda self, *args, **kwargs: calls.append(kwargs) or original(self, *args, **kwargs))
+    tl_suite.fine_tune(model, train, frozen_epochs=1, epochs=1, unfreeze_groups=2,
+                       base_learning_rate=1e-3, layer_decay=0.5, log_dir=str(tmp_path), verbose=0)
+    assert len(calls) == 1  # stage 1 compiles only the head; stage 2 the model, once
+    optimizer = model.optimizer
+    assert optimizer.get_config()["learning_rate"]["class_name"] == "OneCycle"
+    assert optimizer.learning_rate_multipliers["top_conv"] == pytest.approx(0.1)
+    assert optimizer.learning_rate_multipliers["block1_dw_conv"] == pytest.approx(0.05)
+    assert {w.path.split("/")[0] for w in model.trainable_weights} == {
+        "block1_expand_conv", "block1_dw_conv", "block1_project_conv", "top_conv", "predictions"}
+    assert not is_frozen(model)
+
+
+def test_fine_tune_gradual_on_a_text_model(tmp_path, text_spec, text_data):
+    _, _, data = text_data
+    model = tl_suite.build_text_classifier(text_spec, num_classes=2, weights=None, seed=0)
+    embeddings = np.array(model.backbone.get_layer("token_embedding").embeddings)
+    history = tl_suite.fine_tune(model, data, frozen_epochs=1, epochs=2, gradual=True,
+                                 base_learning_rate=1e-3, log_dir=str(tmp_path), verbose=0)
+    assert history.history["open_groups"] == [1.0, 2.0]  # logged in stage 2 only
+    # Two of the three groups opened by the end: the embeddings never trained.
+    after = np.array(model.backbone.get_layer("token_embedding").embeddings)
+    np.testing.assert_array_equal(embeddings, after)
+
+
+def test_count_batches():
+    assert count_batches(tf.data.Dataset.range(10).batch(3)) == 4
+    assert count_batches(tf.data.Dataset.range(10).filter(lambda x: x > 4).batch(2)) == 3
+    with pytest.raises(ValueError, match="repeats forever"):
+        count_batches(tf.data.Dataset.range(3).repeat())

@@ -1,0 +1,248 @@
+"""`evaluate`: one pass over a dataset, then the metrics, report and figure of the model's task."""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+from sklearn import metrics as sk_metrics
+
+from tl_suite.data.info import dataset_info
+from tl_suite.fine_tuning.freezing import is_frozen, is_transfer_model
+from tl_suite.progress import progress
+from tl_suite.training import feature_cache
+from tl_suite.training.batch_norm_folding import fold_batch_norm
+from tl_suite.training.figures import (confusion_matrix_figure, log_figure, per_label_f1_figure,
+                                       scatter_figure)
+from tl_suite.training.fit import check_tokenized, match_label_names
+
+_FIGURE_TAGS = {"classification": "confusion_matrix", "multi_label": "per_label_f1",
+                "regression": "predicted_vs_true", "token_classification": "per_type_f1"}
+
+
+def _forward(model, dataset):
+    """``(forward(x, y) -> (outputs, y), dataset to run it over)`` for ``model`` on ``dataset``."""
+    cache = feature_cache.recall(model, dataset) if is_frozen(model) else None
+    if cache is not None:  # features of this validation set were computed by `fit`
+        head = model.head
+        forward = tf.function(lambda x, y: (head(x, training=False), y), reduce_retracing=True)
+        return forward, cache.dataset(shuffle=False)
+    if not is_transfer_model(model):
+        return feature_cache.make_forward(model), dataset
+    # Inference only, so BatchNorm can be folded into the convolutions of the frozen part.
+    features, head = fold_batch_norm(model.features_model()), model.head
+
+    def network(x, training=False):
+        return head(features(x, training=training), training=training)
+
+    return feature_cache.make_forward(network, model.prepare), dataset
+
+
+def predict_with_labels(model, dataset, verbose=True):
+    """Run ``model`` over ``dataset`` once; return ``(y_true, y_pred)`` in matching order.
+
+    One pass gives inputs and labels together, so a reshuffling dataset cannot misalign them.
+    For a tl_suite model the labels are those its preprocessor makes (per word piece for token
+    classifiers, -1 where unlabelled); features `fit` cached for this dataset are reused while
+    the base is unchanged.
+    """
+    forward, dataset = _forward(model, dataset)
+    truths, predictions = [], []
+    bar = progress(feature_cache.num_batches(dataset), "Predicting", verbose, unit="batch")
+    for inputs, labels in dataset:
+        outputs, labels = forward(inputs, labels)
+        predictions.append(np.asarray(outputs))
+        truths.append(np.asarray(labels))
+        bar.update(1)
+    bar.close()
+    if not truths:
+        raise ValueError("`dataset` is empty: there is nothing to evaluate.")
+    return feature_cache.pad_concatenate(truths, -1), feature_cache.pad_concatenate(predictions, 0)
+
+
+def classification_report(y_true, y_pred, names):
+    """Single-label classification: accuracy, log loss, macro F1, report and confusion matrix."""
+    if y_true.ndim == 2:  # one-hot labels (MixUp/CutMix datasets)
+        y_true = y_true.argmax(axis=1)
+    y_true, predicted = y_true.astype(int), y_pred.argmax(axis=1)
+    labels = list(range(y_pred.shape[1]))
+    common = dict(labels=labels, target_names=names, zero_division=0)
+    matrix = sk_metrics.confusion_matrix(y_true, predicted, labels=labels)
+    return {
+        "metrics": {
+            "accuracy": float(sk_metrics.accuracy_score(y_true, predicted)),
+            "loss": float(sk_metrics.log_loss(y_true, np.clip(y_pred, 1e-7, 1.0), labels=labels)),
+            "macro_f1": float(sk_metrics.f1_score(y_true, predicted, labels=labels,
+                                                  average="macro", zero_division=0)),
+        },
+        "report": sk_metrics.classification_report(y_true, predicted, digits=4, **common),
+        "report_dict": sk_metrics.classification_report(y_true, predicted, output_dict=True, **common),
+        "confusion_matrix": matrix,
+        "figure": confusion_matrix_figure(matrix, names),
+        "y_true": y_true,
+    }
+
+
+def multi_label_report(y_true, y_pred, names, threshold=0.5):
+    """Multi-label: micro/macro F1, Hamming loss, subset accuracy and a per-label report."""
+    y_true, predicted = y_true.astype(int), (y_pred >= threshold).astype(int)
+    report_dict = sk_metrics.classification_report(
+        y_true, predicted, target_names=names, output_dict=True, zero_division=0
+    )
+    return {
+        "metrics": {
+            "micro_f1": float(sk_metrics.f1_score(y_true, predicted, average="micro", zero_division=0)),
+            "macro_f1": float(sk_metrics.f1_score(y_true, predicted, average="macro", zero_division=0)),
+            "hamming_loss": float(sk_metrics.hamming_loss(y_true, predicted)),
+            "subset_accuracy": float(sk_metrics.accuracy_score(y_true, predicted)),
+        },
+        "report": sk_metrics.classification_report(
+            y_true, predicted, target_names=names, digits=4, zero_division=0
+        ),
+        "report_dict": report_dict,
+        "confusion_matrix": sk_metrics.multilabel_confusion_matrix(y_true, predicted),
+        "figure": per_label_f1_figure(report_dict, names),
+        "y_true": y_true,
+    }
+
+
+def regression_report(y_true, y_pred):
+    """Regression: MAE, RMSE, R² and a predicted-vs-true scatter plot."""
+    y_true = y_true.reshape(y_pred.shape).astype(float)
+    metrics = {
+        "mae": float(sk_metrics.mean_absolute_error(y_true, y_pred)),
+        "rmse": float(np.sqrt(sk_metrics.mean_squared_error(y_true, y_pred))),
+        "r2": float(sk_metrics.r2_score(y_true, y_pred)),
+    }
+    return {
+        "metrics": metrics,
+        "report": "\n".join(f"{name}: {value:.4f}" for name, value in metrics.items()),
+        "figure": scatter_figure(y_true, y_pred),
+        "y_true": y_true,
+    }
+
+
+def _tag_sequences(y_true, y_pred, tags):
+    """Per sentence, the true and predicted tag of each word (its first, labelled piece)."""
+    true_sequences, predicted_sequences = [], []
+    for row_true, row_predicted in zip(y_true.astype(int), y_pred.argmax(axis=-1)):
+        words = row_true >= 0
+        true_sequences.append([tags[t] for t in row_true[words]])
+        predicted_sequences.append([tags[p] for p in row_predicted[words]])
+    return true_sequences, predicted_sequences
+
+
+def token_report(y_true, y_pred, tags):
+    """Token classification (NER): entity-level precision/recall/F1 (seqeval), token accuracy,
+    a per-type report and figure."""
+    from seqeval import metrics as seq_metrics
+
+    true_tags, predicted_tags = _tag_sequences(y_true, y_pred, tags)
+    report_dict = seq_metrics.classification_report(
+        true_tags, predicted_tags, output_dict=True, zero_division=0
+    )
+    types = sorted(name for name in report_dict if not name.endswith(" avg"))
+    flat_true = [tag for sentence in true_tags for tag in sentence]
+    flat_predicted = [tag for sentence in predicted_tags for tag in sentence]
+    correct = sum(t == p for t, p in zip(flat_true, flat_predicted))
+    return {
+        "metrics": {
+            "precision": float(seq_metrics.precision_score(true_tags, predicted_tags, zero_division=0)),
+            "recall": float(seq_metrics.recall_score(true_tags, predicted_tags, zero_division=0)),
+            "f1": float(seq_metrics.f1_score(true_tags, predicted_tags, zero_division=0)),
+            "token_accuracy": correct / len(flat_true) if flat_true else 0.0,
+        },
+        "report": seq_metrics.classification_report(
+            true_tags, predicted_tags, digits=4, zero_division=0
+        ),
+        "report_dict": report_dict,
+        "true_tags": true_tags,
+        "predicted_tags": predicted_tags,
+        "figure": per_label_f1_figure(report_dict, types, title="Entity F1 per type"),
+        "y_true": y_true,
+    }
+
+
+def _label_names(model, dataset, class_names):
+    """``class_names``, else the model's label names, else the dataset's, else "0", "1", ..."""
+    names = class_names or model.label_names
+    if not names:
+        info = dataset_info(dataset)
+        names = info.class_names if info is not None else None
+    names = [str(name) for name in names] if names else [str(i) for i in range(model.num_outputs)]
+    if len(names) != model.num_outputs and model.task != "regression":
+        raise ValueError(
+            f"The model has {model.num_outputs} outputs but {len(names)} class names were given. "
+            f"Received: class_names={names}."
+        )
+    return names
+
+
+def _log_scalars(log_dir, values, step=0):
+    writer = tf.summary.create_file_writer(os.path.join(log_dir, "evaluation"))
+    with writer.as_default():
+        for name, value in values.items():
+            tf.summary.scalar(f"evaluation_{name}", value, step=step)
+    writer.flush()
+    writer.close()
+
+
+def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step=0, verbose=True):
+    """Evaluate ``model`` on ``dataset``: metrics, report and figures.
+
+    Single-label classification gives accuracy, a scikit-learn classification report and a
+    confusion matrix; multi-label gives a per-label report (at ``threshold``), micro/macro F1 and
+    Hamming loss; regression gives MAE, RMSE and R² and a predicted-vs-true scatter plot; token
+    classification (NER) gives entity-level precision/recall/F1 (seqeval) with a per-type table
+    and figure, one tag per word. With ``log_dir`` the scalars and the figure are also written
+    to TensorBoard (``log_dir/evaluation``).
+
+    Args:
+        model: A model from a tl_suite builder (a `TransferModel`).
+        dataset: `tf.data.Dataset` of ``(inputs, labels)`` batches, each seen once.
+        class_names: Names of the classes/labels; defaults to ``model.label_names``, then the
+            dataset's (its `DatasetInfo`), then ``"0"``, ``"1"``, ...
+        log_dir: Optional TensorBoard log folder (usually the one given to `fit`).
+        threshold: Decision threshold of multi-label outputs.
+        step: TensorBoard step of the logged values.
+        verbose: Show a progress bar while predicting.
+
+    Returns:
+        A dict with ``"task"``, ``"metrics"`` (name → float), ``"report"`` (text),
+        ``"figure"`` (a matplotlib figure), ``"y_true"`` and ``"y_pred"``, and per task
+        ``"report_dict"`` and ``"confusion_matrix"`` (classification, multi-label) or
+        ``"true_tags"`` and ``"predicted_tags"`` (token classification).
+
+    Example:
+    >>> import numpy as np, tl_suite
+    >>> test = tl_suite.image_dataset(images=np.zeros((6, 32, 32), "uint8"), labels=np.arange(6) % 3,
+    ...                               class_names=["a", "b", "c"], shuffle=False, verbose=False)
+    >>> model = tl_suite.build_image_classifier("tiny_efficientnet_lite", num_classes=3, weights=None)
+    >>> result = tl_suite.evaluate(model, test, verbose=False)
+    >>> int(result["confusion_matrix"].sum()), sorted(result["metrics"])
+    (6, ['accuracy', 'loss', 'macro_f1'])
+    >>> "c" in result["report"]
+    True
+    """
+    if not is_transfer_model(model):
+        raise ValueError(
+            "`evaluate` needs a model from a tl_suite builder (a TransferModel: it reads the "
+            "model's task and label names); for other models use model.evaluate(dataset). "
+            f"Received: model={type(model).__name__}."
+        )
+    check_tokenized(model, dataset)
+    match_label_names(model, dataset)
+    y_true, y_pred = predict_with_labels(model, dataset, verbose=verbose)
+    names = _label_names(model, dataset, class_names)
+    if model.task == "classification":
+        result = classification_report(y_true, y_pred, names)
+    elif model.task == "multi_label":
+        result = multi_label_report(y_true, y_pred, names, threshold)
+    elif model.task == "token_classification":
+        result = token_report(y_true, y_pred, names)
+    else:
+        result = regression_report(y_true, y_pred)
+    result.update(task=model.task, y_pred=y_pred)
+    if log_dir is not None:
+        _log_scalars(log_dir, result["metrics"], step=step)
+        log_figure(log_dir, _FIGURE_TAGS[model.task], result["figure"], step=step)
+    return result
