@@ -1,1 +1,2 @@
-"""fine_tuning."""
+"""Fine-tuning: freezing primitives and one recompile, discriminative optimizer, schedules,
+`fine_tune`, the learning-rate finder and LoRA adapters."""

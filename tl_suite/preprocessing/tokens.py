@@ -52,12 +52,23 @@ class TokenClassifierPreprocessor(keras_hub.models.Preprocessor):
         if tf.executing_eagerly():
             # keras-hub tokenizers take a pure-Python path when called eagerly; traced, they
             # use TensorFlow ops like they do inside tf.data.
-            return self._align_graph(self._words(x), tags)
+            return self._traced("align", self._align_words)(self._words(x), tags)
         return self._align(x, tags)
 
-    @tf.function(reduce_retracing=True)
-    def _align_graph(self, words, tags):
+    def _align_words(self, words, tags):
         return self._align(words, tags)
+
+    def _traced(self, key, method):
+        """``method`` as a `tf.function`, made once per preprocessor. (Not `@tf.function` on
+        the method: keras-hub preprocessors route attributes through their own ``__setattr__``,
+        and a decorated method there can lose its instance in a notebook kernel.)"""
+        functions = self.__dict__.get("_traced_functions")
+        if functions is None:
+            functions = {}
+            object.__setattr__(self, "_traced_functions", functions)
+        if key not in functions:
+            functions[key] = tf.function(method, reduce_retracing=True)
+        return functions[key]
 
     def _align(self, x, tags):
         words = self._words(x)
@@ -119,10 +130,10 @@ class TokenClassifierPreprocessor(keras_hub.models.Preprocessor):
         """Number of word pieces of each word of a flat Python list (at least 1)."""
         if not words:
             return np.zeros(0, dtype=int)
-        return np.maximum(self._piece_counts_graph(tf.constant(list(words))).numpy(), 1)
+        counts = self._traced("piece_counts", self._piece_counts)(tf.constant(list(words)))
+        return np.maximum(counts.numpy(), 1)
 
-    @tf.function(reduce_retracing=True)
-    def _piece_counts_graph(self, words):
+    def _piece_counts(self, words):
         return self.tokenizer(words).row_lengths()
 
     def get_config(self):
