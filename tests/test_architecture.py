@@ -92,3 +92,28 @@ def test_data_layer_does_not_import_models_or_training():
         if target.startswith(("tl_suite.models", "tl_suite.training", "tl_suite.fine_tuning"))
     ]
     assert not offending, offending
+
+
+def test_packages_form_layers():
+    """preprocessing -> backbones -> data / models -> training -> fine_tuning: no package
+    imports one that imports it back (the top-level re-exports and the demo aside)."""
+    modules = {name: tree for name, _, tree in _modules()}
+
+    def package(module):
+        return module.split(".")[1] if module.count(".") else "tl_suite"
+
+    uses = {}
+    for name, tree in modules.items():
+        if package(name) in ("tl_suite", "demo"):
+            continue
+        for target in _imports(name, tree, modules):
+            if target in modules and package(target) != package(name):
+                uses.setdefault(package(name), set()).add(package(target))
+
+    def reaches(start, goal, seen=()):
+        return any(t == goal or (t not in seen and reaches(t, goal, (*seen, t)))
+                   for t in uses.get(start, ()))
+
+    mutual = sorted({tuple(sorted((a, b))) for a in uses for b in uses[a] if reaches(b, a)})
+    assert not mutual, mutual
+    assert "models" not in str(uses.get("data")) and "training" not in str(uses.get("models"))

@@ -6,8 +6,8 @@ Public API (everything else is private):
   `TextBackboneSpec`
 - Models (one contract, `TransferModel`): `build_image_classifier`, `build_text_classifier`,
   `build_text_regressor`, `build_token_classifier`, `predict`, `predict_tags`, `load_model`
-- Data: `image_dataset`, `text_dataset`, `token_dataset`, `DatasetInfo`, `dataset_info`,
-  `with_info`; offline data `load_fashion_mnist`, `bbc_news_path`, `twitter_ner_path`
+- Data: `image_dataset`, `text_dataset`, `token_dataset`, `read_conll`, `DatasetInfo`,
+  `dataset_info`, `with_info`; offline data `load_fashion_mnist`, `bbc_news_path`, `twitter_ner_path`
 - Training: `fit`, `evaluate`
 - Fine-tuning: `freeze`, `unfreeze`, `recompile`, `layer_groups`, `fine_tune`,
   `find_learning_rate`, `LearningRateSweep`, `DiscriminativeAdam`, `OneCycle`, `warmup_cosine`;
@@ -25,7 +25,7 @@ from tl_suite.data.images import image_dataset
 from tl_suite.data.info import DatasetInfo, dataset_info, with_info
 from tl_suite.data.sources import bbc_news_path, load_fashion_mnist, twitter_ner_path
 from tl_suite.data.texts import text_dataset
-from tl_suite.data.tokens import token_dataset
+from tl_suite.data.tokens import read_conll, token_dataset
 from tl_suite.fine_tuning.fine_tune import fine_tune
 from tl_suite.fine_tuning.freezing import freeze, layer_groups, recompile, unfreeze
 from tl_suite.fine_tuning.lora import load_adapter, merge_lora, save_adapter
@@ -74,6 +74,7 @@ __all__ = [
     "merge_lora",
     "predict",
     "predict_tags",
+    "read_conll",
     "recompile",
     "register_backbone",
     "save_adapter",

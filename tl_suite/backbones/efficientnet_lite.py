@@ -10,7 +10,7 @@ import os
 import keras
 import numpy as np
 
-from tl_suite.packages import package_folder
+from tl_suite.packages import cache_dir, package_folder
 from tl_suite.progress import progress
 from tl_suite.backbones.torch_reader import read_torch_state_dict
 
@@ -127,14 +127,6 @@ def convert_torch_state_dict(state_dict, num_blocks=len(LITE0_BLOCKS)):
                 state_dict[f"{prefix}.weight"].T, state_dict[f"{prefix}.bias"]
             ]
     return converted
-
-
-def cache_dir():
-    """Folder where converted weights are kept (``TL_SUITE_CACHE_DIR`` overrides it)."""
-    default = os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "tl_suite"
-    )
-    return os.environ.get("TL_SUITE_CACHE_DIR", default)
 
 
 def lite0_torch_weights_path():

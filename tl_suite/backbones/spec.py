@@ -6,6 +6,7 @@ groups, so a dataset, a model and fine-tuning that name the same backbone cannot
 
 import dataclasses
 import re
+import warnings
 from typing import Callable, Optional, Sequence, Tuple, Union
 
 import keras
@@ -49,6 +50,8 @@ class BackboneSpec:
             the units `unfreeze`/`fine_tune` open and give learning rates to.
         offline_weights: Whether ``weights="imagenet"`` works without internet.
         test_only: Tiny random spec for fast tests.
+        make_preprocessing: Deprecated: a function returning Keras layers that scale float RGB
+            in [0, 255] for the base (use ``scale``/``offset``/``bgr``); still applied.
 
     Example:
     >>> import keras, tl_suite
@@ -77,12 +80,23 @@ class BackboneSpec:
     offline_weights: bool = False
     test_only: bool = False
     kind: str = "image"
+    make_preprocessing: Optional[Callable[[], list]] = None
+
+    def __post_init__(self):
+        if self.make_preprocessing is not None:
+            warnings.warn(
+                "BackboneSpec(make_preprocessing=...) is deprecated: give the base's input "
+                "scaling as scale=..., offset=... (and bgr=True for Caffe-style bases). Its "
+                "layers still run after resizing, inside model.preprocessor.",
+                DeprecationWarning, stacklevel=3,
+            )
 
     def make_preprocessor(self, image_size=None):
         """The `ImagePreprocessor` of this backbone (resize to ``image_size`` or the input
         size, then this spec's scaling)."""
+        extra = self.make_preprocessing() if self.make_preprocessing is not None else None
         return ImagePreprocessor(image_size or self.input_size, scale=self.scale,
-                                 offset=self.offset, bgr=self.bgr)
+                                 offset=self.offset, bgr=self.bgr, layers=extra)
 
     def layer_groups(self, base):
         """``[(group, [layer names])]`` of ``base``'s layers with weights, stem first."""
@@ -93,6 +107,12 @@ class BackboneSpec:
             key = self.group_of(layer.name)
             if groups and groups[-1][0] == key:
                 groups[-1][1].append(layer.name)
+            elif any(name == key for name, _ in groups):
+                raise ValueError(
+                    f"Backbone {self.name!r}: group_of puts layer {layer.name!r} in group {key!r}, "
+                    "which already ended lower in the base. Groups must be consecutive runs of "
+                    f"layers, stem first: fix `group_of`. Received: group_of={self.group_of!r}."
+                )
             else:
                 groups.append((key, [layer.name]))
         return groups

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
-from tl_suite.backbones.efficientnet_lite import cache_dir
+from tl_suite.packages import cache_dir
 from tl_suite.data.report import DataReport
 from tl_suite.preprocessing.image import pil_to_rgb
 from tl_suite.progress import progress

@@ -77,6 +77,17 @@ def with_info(dataset, like=None, **fields):
             "`like` carries no tl_suite dataset info. Pass a dataset made by image_dataset / "
             f"text_dataset / token_dataset, or a DatasetInfo. Received: like={like!r}."
         )
+    if base is None and fields.get("kind") not in ("image", "text", "tokens"):
+        raise ValueError(
+            "Without `like`, give the dataset's `kind`: 'image', 'text' or 'tokens' (e.g. "
+            f"with_info(dataset, kind='image', class_names=[...])). Received: kind={fields.get('kind')!r}."
+        )
+    unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(DatasetInfo)})
+    if unknown:
+        raise ValueError(
+            f"Unknown DatasetInfo fields {unknown}; the fields are "
+            f"{[f.name for f in dataclasses.fields(DatasetInfo)]}. Received: {unknown[0]}=..."
+        )
     info = base.replace(**fields) if base is not None else DatasetInfo(**fields)
     return attach_info(dataset, info)
 

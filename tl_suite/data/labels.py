@@ -99,7 +99,10 @@ def encode_labels(labels, where=None, class_names=None, label_mode="auto"):
         try:
             return np.asarray(labels, dtype="float32"), None, "float"
         except (TypeError, ValueError) as error:
-            raise ValueError(f"label_mode='float' needs numeric labels: {error}.") from None
+            raise ValueError(
+                f"label_mode='float' needs numeric labels ({error}). Fix the labels or use "
+                "label_mode='int' for class names. Received: label_mode='float'."
+            ) from None
     if label_mode == "multi_hot":
         return (*_encode_multi_hot(labels, class_names, where), "multi_hot")
     if all(isinstance(label, (int, np.integer)) for label in labels):

@@ -52,7 +52,7 @@ def split_indices(count, validation_split=None, subset=None, seed=1337):
     if cut in (0, count):
         raise ValueError(
             f"validation_split={validation_split} leaves an empty subset of {count} examples. "
-            "Use more data or another split."
+            f"Use more data or another split. Received: validation_split={validation_split}."
         )
     return {"training": order[:cut], "validation": order[cut:]}
 

@@ -185,10 +185,14 @@ def _check_arguments(batch_size, validation_split, subset, backbone, bucket_by_l
     check_split(validation_split, subset)
     check_integer("batch_size", batch_size)
     if bucket_by_length and backbone is None:
-        raise ValueError("bucket_by_length=True needs `backbone` (to measure token lengths).")
+        raise ValueError(
+            "bucket_by_length=True needs `backbone` (to measure token lengths), e.g. "
+            "backbone='minilm_l6'. Received: backbone=None."
+        )
     if tokenize and backbone is None:
         raise ValueError(
-            "tokenize=True needs `backbone` (whose tokenizer to use), e.g. backbone='minilm_l6'."
+            "tokenize=True needs `backbone` (whose tokenizer to use), e.g. backbone='minilm_l6'. "
+            "Received: backbone=None."
         )
 
 

@@ -151,7 +151,7 @@ def _check_arguments(batch_size, validation_split, subset, backbone, bucket_by_l
     if (bucket_by_length or tokenize) and backbone is None:
         raise ValueError(
             "bucket_by_length=True and tokenize=True need `backbone` (whose tokenizer measures "
-            "and splits the words), e.g. backbone='minilm_l6'."
+            "and splits the words), e.g. backbone='minilm_l6'. Received: backbone=None."
         )
 
 

@@ -67,7 +67,7 @@ def _check_arguments(model, frozen_epochs, epochs, schedule, base_learning_rate,
         raise ValueError(
             "Stage 1 trains the head on a frozen base, but the base of `model` is already "
             "(partly) trainable. Pass a model fresh from a builder (or tl_suite.freeze it), or "
-            "frozen_epochs=0 to fine-tune it as it is."
+            f"frozen_epochs=0 to fine-tune it as it is. Received: frozen_epochs={frozen_epochs}."
         )
     return groups
 

@@ -9,48 +9,19 @@ stem first): `freeze` closes the base, `open_groups` opens exactly the named gro
 stays frozen), `unfreeze` opens groups and recompiles once with (discriminative) learning rates.
 """
 
-import contextlib
 import warnings
 
 import keras
 import keras_hub
 
 from tl_suite.fine_tuning.optimizers import unfrozen_optimizer
+from tl_suite.models.compiling import (  # noqa: F401  (re-exported freezing primitives)
+    compile_arguments,
+    is_frozen,
+    is_transfer_model,
+    strategy_scope,
+)
 from tl_suite.validation import check_integer
-
-
-def is_transfer_model(model):
-    """True for models made by tl_suite builders (the one model contract)."""
-    from tl_suite.models.task import TransferModel
-
-    return isinstance(model, TransferModel)
-
-
-def is_frozen(model):
-    """True when only the ``head`` of a tl_suite model has trainable weights."""
-    if not is_transfer_model(model):
-        return False
-    head_ids = {id(weight) for weight in model.head.trainable_weights}
-    return all(id(weight) in head_ids for weight in model.trainable_weights)
-
-
-def compile_arguments(model):
-    """``{"loss": ..., "metrics": [...]}`` the model is compiled with, as fresh objects (the
-    task defaults of a tl_suite model, unless the user compiled it with others)."""
-    config = model.get_compile_config() or {}
-    loss = config.get("loss", getattr(model, "loss", None))
-    if loss is not None and not isinstance(loss, str):
-        loss = keras.losses.deserialize(loss)
-    metrics = [m if isinstance(m, str) else keras.metrics.deserialize(m)
-               for m in config.get("metrics") or []]
-    return {"loss": loss, "metrics": metrics}
-
-
-def strategy_scope(model):
-    """The scope of the distribution strategy ``model`` was built under (optimizers made for
-    it must be created there)."""
-    strategy = getattr(model, "distribute_strategy", None)
-    return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
 
 def recompile(model, optimizer, jit_compile=None, steps_per_execution=None):
@@ -61,9 +32,9 @@ def recompile(model, optimizer, jit_compile=None, steps_per_execution=None):
         with strategy_scope(model):
             optimizer = optimizer()
     if jit_compile is None:
-        jit_compile = getattr(model, "jit_compile", "auto")
+        jit_compile = model.jit_compile
     if steps_per_execution is None:
-        steps_per_execution = getattr(model, "steps_per_execution", 1)
+        steps_per_execution = model.steps_per_execution
     if is_transfer_model(model):
         jit_compile = model.resolve_jit_compile(jit_compile)
     model.compile(optimizer=optimizer, jit_compile=jit_compile,
@@ -208,8 +179,8 @@ def _deprecated_layer_names(model, layers, from_layer):
     return [layer.name for layer in candidates if layer.name in grouped]
 
 
-def unfreeze(model, groups=None, learning_rate=1e-5, base_learning_rate=None, layer_decay=1.0,
-             jit_compile="auto", layers=None, from_layer=None):
+def unfreeze(model, layers=None, from_layer=None, learning_rate=1e-5, base_learning_rate=None,
+             layer_decay=1.0, jit_compile="auto", *, groups=None):
     """Open groups of base layers (BatchNorm stays frozen) and recompile once.
 
     With ``base_learning_rate`` (or ``layer_decay`` below 1) the model is compiled with

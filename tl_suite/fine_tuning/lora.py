@@ -1,8 +1,5 @@
-"""LoRA adapters of text backbones: `enable_lora` (used by the text builders), `save_adapter`,
-`load_adapter` and `merge_lora`.
-
-Imports no tl_suite model module: the builders import this one.
-"""
+"""LoRA adapters of text backbones: `save_adapter`, `load_adapter` and `merge_lora` (the
+builders enable LoRA with `tl_suite.models.text_base.enable_lora`)."""
 
 import os
 import tempfile
@@ -13,41 +10,18 @@ import keras
 import numpy as np
 
 from tl_suite.fine_tuning.freezing import freeze
-
-_LORA_KERNEL = "lora_kernel_a"  # the variable keras' `enable_lora` adds to each LoRA layer
-
-
-def _parent(path):
-    return path.rsplit("/", 1)[0]
-
-
-def lora_layer_paths(backbone):
-    """Paths of the layers of ``backbone`` that carry LoRA adapters (empty without LoRA)."""
-    return {_parent(w.path) for w in backbone.weights if w.path.endswith("/" + _LORA_KERNEL)}
-
-
-def enable_lora(backbone, rank):
-    """Enable keras-hub's LoRA (query and value projections) at ``rank``; None does nothing."""
-    if rank is None:
-        return
-    backbone.enable_lora(rank)
-    # Keras leaves the biases of LoRA layers trainable; freeze them so that the base stays
-    # exactly the pretrained one and the adapter file holds everything that trained. They are
-    # found by variable path (a layer's bias sits beside its LoRA kernels), which needs no walk
-    # over nested layers (Keras has no public one).
-    adapted = lora_layer_paths(backbone)
-    for weight in backbone.weights:
-        if weight.path.endswith("/bias") and _parent(weight.path) in adapted:
-            weight.trainable = False
+from tl_suite.models.compiling import is_transfer_model
+from tl_suite.models.text_base import lora_layer_paths, parent_path
 
 
 def lora_backbone(model):
     """The backbone of ``model`` if it has LoRA adapters, else a ValueError saying how to get them."""
-    backbone = getattr(model, "backbone", None)
+    backbone = model.backbone if is_transfer_model(model) else None
     if backbone is None or not lora_layer_paths(backbone):
         raise ValueError(
             "`model` has no LoRA adapters. Build it with lora_rank=... (e.g. "
-            "tl_suite.build_text_classifier('minilm_l6', num_classes=5, lora_rank=8))."
+            "tl_suite.build_text_classifier('minilm_l6', num_classes=5, lora_rank=8)). "
+            f"Received: model={getattr(model, 'name', type(model).__name__)!r}."
         )
     return backbone
 

@@ -8,7 +8,8 @@ import numpy as np
 import tensorflow as tf
 from matplotlib.figure import Figure
 
-from tl_suite.fine_tuning.freezing import compile_arguments, is_frozen, recompile
+from tl_suite.fine_tuning.freezing import is_frozen, recompile
+from tl_suite.training.cached_head import head_trainer
 from tl_suite.training.feature_cache import FeatureCache
 from tl_suite.training.figures import log_figure
 
@@ -70,8 +71,7 @@ def _run_sweep(model, train, sweep, verbose):
         if is_frozen(model):  # train the head alone on cached features, as `fit` does
             cache = FeatureCache.from_dataset(model, train, description="training", verbose=verbose)
             # One step per call (not `fit`'s 16): each batch must see its own rate.
-            model.head.compile(optimizer=model.optimizer, **compile_arguments(model))
-            target, data = model.head, cache.dataset(seed=0)
+            target, data = head_trainer(model, steps_per_execution=1), cache.dataset(seed=0)
         target.fit(data.repeat(), epochs=len(sweep.rates), steps_per_epoch=1, callbacks=[sweep],
                    verbose=0, shuffle=False)
     finally:

@@ -1,10 +1,12 @@
 """Image models: a frozen pretrained CNN (BatchNorm in inference mode) + pooling + new head."""
 
 import keras
+import numpy as np
+import tensorflow as tf
 
 from tl_suite import backbones
 from tl_suite.models.task import TransferModel
-from tl_suite.validation import check_choice, check_dropout
+from tl_suite.validation import check_choice, check_dropout, label_count
 
 IMAGE_TASKS = ("classification", "multi_label", "regression")
 
@@ -29,6 +31,17 @@ class ImageModel(TransferModel):
                          task, **kwargs)
         self.pooling = pooling
 
+    def __call__(self, *args, **kwargs):
+        inputs = args[0] if args else kwargs.get("inputs")
+        if getattr(inputs, "dtype", None) in ("uint8", np.uint8, tf.uint8):
+            raise ValueError(
+                "Calling an image model directly, e.g. `model(x)`, takes preprocessed images, "
+                "but received raw uint8 pixels. Use `model.predict(x)` / `tl_suite.predict(model, "
+                "x)` (they preprocess), or `model(model.prepare(x)[0])`. Received: a uint8 batch "
+                f"of shape {tuple(inputs.shape)}."
+            )
+        return super().__call__(*args, **kwargs)
+
     def get_config(self):
         return {**super().get_config(), "pooling": self.pooling}
 
@@ -36,11 +49,6 @@ class ImageModel(TransferModel):
 def _check_image_arguments(task, pooling, num_classes, dropout):
     check_choice("task", task, IMAGE_TASKS)
     check_choice("pooling", pooling, ("avg", "max"))
-    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
-        raise ValueError(
-            "`num_classes` must be a positive integer (number of classes, labels or regression "
-            f"outputs), or give `class_names`. Received: num_classes={num_classes!r}."
-        )
     if task == "classification" and num_classes < 2:
         raise ValueError(
             "Single-label classification needs at least 2 classes; for one yes/no label use "
@@ -49,22 +57,10 @@ def _check_image_arguments(task, pooling, num_classes, dropout):
     check_dropout(dropout)
 
 
-def _num_outputs(num_classes, class_names):
-    if class_names is None:
-        return num_classes
-    if num_classes is not None and num_classes != len(class_names):
-        raise ValueError(
-            f"`num_classes` and `class_names` disagree. Received: num_classes={num_classes}, "
-            f"class_names={list(class_names)} ({len(class_names)} names)."
-        )
-    return len(class_names)
-
-
 def build_image_classifier(
     backbone="efficientnet_lite0",
     num_classes=None,
     task="classification",
-    class_names=None,
     weights="imagenet",
     image_size=None,
     pooling="avg",
@@ -74,6 +70,7 @@ def build_image_classifier(
     learning_rate=1e-3,
     seed=None,
     jit_compile="auto",
+    class_names=None,
 ):
     """Build a compiled image model: raw images in, predictions out.
 
@@ -88,8 +85,6 @@ def build_image_classifier(
             of regression outputs (``"regression"``); optional when ``class_names`` is given.
         task: ``"classification"`` (softmax), ``"multi_label"`` (sigmoid per label) or
             ``"regression"`` (linear outputs).
-        class_names: Names of the outputs, saved with the model (``fit`` also takes them from
-            the training dataset when not given here).
         weights: ``"imagenet"``, a path to a weights file for the base, or ``None`` (random).
         image_size: ``(height, width)`` to resize to; defaults to the backbone's input size.
         pooling: ``"avg"`` or ``"max"`` global pooling of the feature map.
@@ -99,6 +94,8 @@ def build_image_classifier(
         learning_rate: Adam learning rate of the compiled model.
         seed: Seed for the head's initial weights (reproducible heads).
         jit_compile: Passed to ``compile`` (``"auto"``: Keras decides; XLA on CPU is slower here).
+        class_names: Names of the outputs, saved with the model (``fit`` also takes them from
+            the training dataset when not given here).
 
     Returns:
         A compiled `ImageModel` (a `TransferModel`): ``model.backbone``, ``model.preprocessor``,
@@ -113,7 +110,7 @@ def build_image_classifier(
     >>> model.task, model.class_names
     ('classification', ['cat', 'dog', 'fox'])
     """
-    num_classes = _num_outputs(num_classes, class_names)
+    num_classes = label_count("num_classes", num_classes, class_names, 1)
     _check_image_arguments(task, pooling, num_classes, dropout)
     spec = backbones.get_image_backbone(backbone)
     preprocessor = spec.make_preprocessor(image_size)

@@ -36,18 +36,29 @@ def load_frozen_text_base(backbone, weights, sequence_length, seed):
     return spec, base, tokenizer
 
 
-def label_count(argument, count, names, minimum):
-    """The number of outputs from a count and/or a list of names (they must agree)."""
-    if names is not None:
-        if count is not None and count != len(names):
-            raise ValueError(
-                f"`{argument}` and the names disagree. Received: {argument}={count}, "
-                f"names={list(names)} ({len(names)} names)."
-            )
-        count = len(names)
-    if not isinstance(count, int) or isinstance(count, bool) or count < minimum:
-        raise ValueError(
-            f"`{argument}` must be an integer >= {minimum} (or give the label names). "
-            f"Received: {argument}={count!r}."
-        )
-    return count
+_LORA_KERNEL = "lora_kernel_a"  # the variable keras' `enable_lora` adds to each LoRA layer
+
+
+def parent_path(path):
+    """The layer path of a variable path."""
+    return path.rsplit("/", 1)[0]
+
+
+def lora_layer_paths(backbone):
+    """Paths of the layers of ``backbone`` that carry LoRA adapters (empty without LoRA)."""
+    return {parent_path(w.path) for w in backbone.weights if w.path.endswith("/" + _LORA_KERNEL)}
+
+
+def enable_lora(backbone, rank):
+    """Enable keras-hub's LoRA (query and value projections) at ``rank``; None does nothing."""
+    if rank is None:
+        return
+    backbone.enable_lora(rank)
+    # Keras leaves the biases of LoRA layers trainable; freeze them so that the base stays
+    # exactly the pretrained one and the adapter file holds everything that trained. They are
+    # found by variable path (a layer's bias sits beside its LoRA kernels), which needs no walk
+    # over nested layers (Keras has no public one).
+    adapted = lora_layer_paths(backbone)
+    for weight in backbone.weights:
+        if weight.path.endswith("/bias") and parent_path(weight.path) in adapted:
+            weight.trainable = False

@@ -7,12 +7,12 @@ and ``predict`` map over raw strings inside tf.data, and which is saved with the
 
 import keras
 
-from tl_suite.fine_tuning.lora import enable_lora
 from tl_suite.models import layers
 from tl_suite.models.task import TransferModel
-from tl_suite.models.text_base import check_text_arguments, label_count, load_frozen_text_base
+from tl_suite.models.text_base import check_text_arguments, enable_lora, load_frozen_text_base
 from tl_suite.preprocessing.text import TextPreprocessor
 from tl_suite.preprocessing.windows import WindowedTextPreprocessor
+from tl_suite.validation import label_count
 
 
 def text_features(backbone, pooling, max_windows=1):
@@ -91,7 +91,6 @@ def build_text_classifier(
     backbone="minilm_l6",
     num_classes=None,
     multi_label=False,
-    class_names=None,
     weights="pretrained",
     sequence_length=128,
     pooling=None,
@@ -104,6 +103,7 @@ def build_text_classifier(
     lora_rank=None,
     jit_compile="auto",
     max_windows=1,
+    class_names=None,
 ):
     """Build a compiled text classifier that takes raw strings (or pairs of strings).
 
@@ -118,8 +118,6 @@ def build_text_classifier(
         num_classes: Number of classes (softmax) or labels (``multi_label=True``, sigmoid);
             optional when ``class_names`` is given.
         multi_label: Independent yes/no labels instead of one class per text.
-        class_names: Names of the classes / labels, saved with the model (``fit`` also takes
-            them from the training dataset when not given here).
         weights: ``"pretrained"`` or ``None`` (random initialisation, same architecture).
         sequence_length: Longest tokenized text (or window); longer texts are truncated.
         pooling: ``"mean"`` (masked mean), ``"cls"`` or ``"pooler"``; defaults to the spec's.
@@ -141,6 +139,8 @@ def build_text_classifier(
             ``sequence_length`` tokens (each with its own ``[CLS]``/``[SEP]``): the base encodes
             every window that holds text, and the head sees the mean of the window vectors.
             Costs about one ``sequence_length`` pass per window; 1 (default) truncates.
+        class_names: Names of the classes / labels, saved with the model (``fit`` also takes
+            them from the training dataset when not given here).
 
     Returns:
         A compiled `TextModel` (a `TransferModel`, itself a `keras_hub.models.Task`).
@@ -171,7 +171,6 @@ def build_text_classifier(
 def build_text_regressor(
     backbone="minilm_l6",
     num_outputs=1,
-    output_names=None,
     weights="pretrained",
     sequence_length=128,
     pooling=None,
@@ -184,6 +183,7 @@ def build_text_regressor(
     lora_rank=None,
     jit_compile="auto",
     max_windows=1,
+    output_names=None,
 ):
     """Build a compiled text regressor (linear outputs, mean squared error) on raw strings or
     text pairs (e.g. user text + item text -> rating).

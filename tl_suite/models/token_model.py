@@ -2,9 +2,8 @@
 
 import keras
 
-from tl_suite.fine_tuning.lora import enable_lora
 from tl_suite.models.task import TransferModel
-from tl_suite.models.text_base import check_text_arguments, load_frozen_text_base
+from tl_suite.models.text_base import check_text_arguments, enable_lora, load_frozen_text_base
 from tl_suite.preprocessing.tokens import TokenClassifierPreprocessor
 
 

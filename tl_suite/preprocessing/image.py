@@ -120,6 +120,8 @@ class ImagePreprocessor(keras_hub.models.Preprocessor):
         scale: Multiplier (scalar or per channel) after resizing; None for none.
         offset: Added after ``scale`` (scalar or per channel); None for none.
         bgr: Flip RGB to BGR before scaling (Caffe-style bases such as ResNet50).
+        layers: Extra Keras layers applied last (from a spec's deprecated
+            ``make_preprocessing``); serialized with the preprocessor.
 
     Example:
     >>> import numpy as np
@@ -129,11 +131,15 @@ class ImagePreprocessor(keras_hub.models.Preprocessor):
     (TensorShape([2, 4, 4, 3]), 1.0)
     """
 
-    def __init__(self, image_size=(224, 224), scale=None, offset=None, bgr=False, **kwargs):
+    def __init__(self, image_size=(224, 224), scale=None, offset=None, bgr=False, layers=None,
+                 **kwargs):
         kwargs.pop("image_converter", None)  # rebuilt below from the arguments it was made of
         super().__init__(**kwargs)
         self.target_size = tuple(image_size)
         self.scale, self.offset, self.bgr = scale, offset, bgr
+        # Extra layers after the scaling: what a (deprecated) `make_preprocessing` spec gave.
+        self.extra_layers = [keras.layers.deserialize(layer) if isinstance(layer, dict) else layer
+                             for layer in layers or []]
         self.image_converter = keras_hub.layers.ImageConverter(
             image_size=self.target_size, scale=scale, offset=offset, crop_to_aspect_ratio=True,
             interpolation="bilinear", dtype="float32",
@@ -157,6 +163,8 @@ class ImagePreprocessor(keras_hub.models.Preprocessor):
         if self.bgr:
             x = tf.reverse(x, axis=[-1])
         x = self.image_converter(x)
+        for layer in self.extra_layers:
+            x = layer(x)
         return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
 
     def coerce(self, inputs):
@@ -166,5 +174,6 @@ class ImagePreprocessor(keras_hub.models.Preprocessor):
     def get_config(self):
         config = super().get_config()
         config.update({"image_size": list(self.target_size), "scale": self.scale,
-                       "offset": self.offset, "bgr": self.bgr})
+                       "offset": self.offset, "bgr": self.bgr,
+                       "layers": [keras.layers.serialize(layer) for layer in self.extra_layers]})
         return config

@@ -23,8 +23,11 @@ def as_text_batch(texts, argument="texts"):
 
     A single string becomes a batch of one; a list of strings a string array; a pair
     ``("a", "b")`` of strings, a list of such pairs, or a tuple of two lists becomes a text-pair
-    batch ``(first, second)``.
+    batch ``(first, second)``. Batches already made (arrays, tensors, dicts of token ids) pass
+    through.
     """
+    if isinstance(texts, (dict, tf.Tensor, tf.RaggedTensor, np.ndarray)):
+        return texts  # already a batch: strings, or token ids from text_dataset(tokenize=True)
     if isinstance(texts, (str, bytes)):
         return np.asarray([texts], dtype=object).astype(str)
     if isinstance(texts, tuple) and len(texts) == 2 and all(isinstance(t, (str, bytes)) for t in texts):

@@ -5,6 +5,14 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
+from tl_suite.preprocessing.text import trim_to_longest
+
+
+def _trim_with_labels(x, *labels):
+    """`trim_to_longest` for token inputs and the per-position labels that go with them."""
+    longest = tf.reduce_max(tf.reduce_sum(tf.cast(x["padding_mask"], tf.int32), axis=-1))
+    return (trim_to_longest(x), *(None if y is None else y[:, :longest] for y in labels))
+
 
 @keras.saving.register_keras_serializable(package="tl_suite")
 class TokenClassifierPreprocessor(keras_hub.models.Preprocessor):
@@ -99,18 +107,13 @@ class TokenClassifierPreprocessor(keras_hub.models.Preprocessor):
             piece_tags = tf.where(first, tf.repeat(tf.cast(tags.values, tf.int32), keep), -1)
             labels = self.label_packer(tf.RaggedTensor.from_row_lengths(piece_tags, per_sentence))
         if self.dynamic_padding:
-            longest = tf.reduce_max(tf.reduce_sum(tf.cast(padding_mask, tf.int32), axis=-1))
-            x = {key: value[:, :longest] for key, value in x.items()}
-            word_ids = word_ids[:, :longest]
-            labels = None if labels is None else labels[:, :longest]
+            x, word_ids, labels = _trim_with_labels(x, word_ids, labels)
         return x, word_ids, labels
 
     def call(self, x, y=None, sample_weight=None):
         if isinstance(x, dict):  # aligned once by token_dataset(tokenize=True)
             if self.dynamic_padding:
-                longest = tf.reduce_max(tf.reduce_sum(tf.cast(x["padding_mask"], tf.int32), axis=-1))
-                x = {key: value[:, :longest] for key, value in x.items()}
-                y = None if y is None else y[:, :longest]
+                x, y = _trim_with_labels(x, y)
             return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
         x, _, labels = self.align(x, y)
         return keras.utils.pack_x_y_sample_weight(x, labels, sample_weight)

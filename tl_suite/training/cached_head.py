@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from tl_suite.data.info import dataset_info
-from tl_suite.fine_tuning.freezing import compile_arguments, strategy_scope
+from tl_suite.models.compiling import compile_arguments, strategy_scope
 from tl_suite.training.batch_norm_folding import fold_batch_norm
 from tl_suite.training.feature_cache import FeatureCache, remember
 
@@ -67,7 +67,7 @@ class FullModelCheckpoint(keras.callbacks.Callback):
         self.unsaved, self.last_write = False, time.monotonic()
 
 
-def head_trainer(model):
+def head_trainer(model, steps_per_execution=None):
     """A compiled `keras.Model` of ``model.head``'s layers (weights shared) that trains on
     features, with the model's optimizer (shared, so its state carries over to later fits),
     loss and metrics.
@@ -84,7 +84,7 @@ def head_trainer(model):
             # Head steps take about a millisecond: run several per call to cut Python overhead
             # (the same updates; per-batch callbacks then see every 16th batch). Keras' multi-step
             # loop fails on the last partial step under a distribution strategy: one step there.
-            steps_per_execution=1 if distributed else 16,
+            steps_per_execution=steps_per_execution or (1 if distributed else 16),
             **compile_arguments(model),
         )
     return trainer

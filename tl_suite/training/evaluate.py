@@ -7,7 +7,7 @@ import tensorflow as tf
 from sklearn import metrics as sk_metrics
 
 from tl_suite.data.info import dataset_info
-from tl_suite.fine_tuning.freezing import is_frozen, is_transfer_model
+from tl_suite.models.compiling import is_frozen, is_transfer_model
 from tl_suite.progress import progress
 from tl_suite.training import feature_cache
 from tl_suite.training.batch_norm_folding import fold_batch_norm
@@ -55,7 +55,10 @@ def predict_with_labels(model, dataset, verbose=True):
         bar.update(1)
     bar.close()
     if not truths:
-        raise ValueError("`dataset` is empty: there is nothing to evaluate.")
+        raise ValueError(
+            "`dataset` is empty: there is nothing to evaluate. Pass a dataset with at least one "
+            "batch. Received: an empty dataset."
+        )
     return feature_cache.pad_concatenate(truths, -1), feature_cache.pad_concatenate(predictions, 0)
 
 

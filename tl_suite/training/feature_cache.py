@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from tl_suite.data.info import dataset_info
-from tl_suite.fine_tuning.freezing import is_frozen
+from tl_suite.models.compiling import is_frozen
 from tl_suite.progress import progress
 from tl_suite.training.batch_norm_folding import fold_batch_norm
 

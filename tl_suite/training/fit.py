@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 
 from tl_suite.data.info import dataset_info
-from tl_suite.fine_tuning.freezing import is_frozen, is_transfer_model
+from tl_suite.models.compiling import is_frozen, is_transfer_model
 from tl_suite.training.cached_head import fit_head_on_cached_features
 from tl_suite.training.feature_cache import forget
 
@@ -93,10 +93,14 @@ def _check_arguments(model, epochs, initial_epoch, monitor, validation, cache_fe
             f"epoch of the run. Received: initial_epoch={initial_epoch!r}, epochs={epochs}."
         )
     if not model.compiled:
-        raise ValueError("`model` is not compiled. Build it with a tl_suite builder or call model.compile().")
+        raise ValueError(
+            "`model` is not compiled. Build it with a tl_suite builder or call model.compile(). "
+            f"Received: an uncompiled model {model.name!r}."
+        )
     if monitor.startswith("val_") and validation is None:
         raise ValueError(
-            f"monitor={monitor!r} needs `validation` data. Pass validation=... or monitor='loss'."
+            f"monitor={monitor!r} needs `validation` data. Pass validation=... or monitor='loss'. "
+            f"Received: monitor={monitor!r}, validation=None."
         )
     if cache_features not in ("auto", True, False):
         raise ValueError(
@@ -106,7 +110,8 @@ def _check_arguments(model, epochs, initial_epoch, monitor, validation, cache_fe
         raise ValueError(
             "cache_features=True needs a tl_suite model whose base is frozen (only the head "
             "trains), but other weights are trainable (after `unfreeze`?) or the model is not "
-            "from a tl_suite builder. Pass cache_features=False (or 'auto')."
+            "from a tl_suite builder. Pass cache_features=False (or 'auto'). Received: "
+            "cache_features=True."
         )
 
 
