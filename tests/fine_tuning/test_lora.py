@@ -1,3 +1,4 @@
+import h5py
 import numpy as np
 import pytest
 
@@ -71,3 +72,68 @@ def test_lora_errors(tmp_path, text_spec):
     other_head = tl_suite.build_text_classifier(spec, num_classes=3, weights=None, lora_rank=2)
     with pytest.raises(ValueError, match="same head"):
         tl_suite.load_adapter(other_head, tmp_path / "two.lora.h5")
+
+
+def _weight_bytes(model):
+    return [np.array(weight).tobytes() for weight in model.weights]
+
+
+def _refuses_and_leaves_unchanged(model, path, match):
+    before = _weight_bytes(model)
+    with pytest.raises(ValueError, match=match):
+        tl_suite.load_adapter(model, path)
+    assert _weight_bytes(model) == before  # all or nothing: not one variable assigned
+
+
+def _random_adapter(tmp_path, spec, num_classes, name):
+    """An adapter file with non-zero LoRA and head values (a fresh model's lora_b is zero)."""
+    model = tl_suite.build_text_classifier(spec, num_classes=num_classes, weights=None, lora_rank=2,
+                                           seed=1)
+    rng = np.random.default_rng(0)
+    head_paths = {weight.path for weight in model.head.weights}
+    for weight in model.weights:
+        if "lora" in weight.path or weight.path in head_paths:
+            weight.assign(rng.normal(size=weight.shape).astype("float32"))
+    path = tmp_path / f"{name}.lora.h5"
+    tl_suite.save_adapter(model, path)
+    return model, path
+
+
+def test_load_adapter_is_all_or_nothing(tmp_path, text_spec):
+    from tests.fine_tuning.conftest import VOCABULARY
+    from tl_suite.backbones.text import tiny_bert_spec
+
+    model = tl_suite.build_text_classifier(text_spec, num_classes=2, weights=None, lora_rank=2)
+    _, three_classes = _random_adapter(tmp_path, text_spec, 3, "three")
+    _refuses_and_leaves_unchanged(model, three_classes, "same head")
+    one_layer_spec = tiny_bert_spec(VOCABULARY, num_layers=1)
+    _, one_layer = _random_adapter(tmp_path, one_layer_spec, 2, "one_layer")
+    _refuses_and_leaves_unchanged(model, one_layer, "number of layers")
+    _, two_layers = _random_adapter(tmp_path, text_spec, 2, "two_layers")
+    shallow = tl_suite.build_text_classifier(one_layer_spec, num_classes=2, weights=None, lora_rank=2)
+    _refuses_and_leaves_unchanged(shallow, two_layers, "the model has 4 LoRA variables, the file 8")
+    rank_four = tl_suite.build_text_classifier(text_spec, num_classes=2, weights=None, lora_rank=4)
+    _refuses_and_leaves_unchanged(rank_four, two_layers, "same lora_rank")
+
+    with h5py.File(two_layers, "r") as store:
+        entry = sorted(name for name in store["lora"] if name != "vars")[-1]
+        kernel = store[f"lora/{entry}/vars/lora_kernel_b"][()]
+    for name, bad in [("nan", np.full_like(kernel, np.nan)), ("int", kernel.astype("int64"))]:
+        path = tmp_path / f"{name}.lora.h5"
+        path.write_bytes(two_layers.read_bytes())
+        with h5py.File(path, "a") as store:
+            del store[f"lora/{entry}/vars/lora_kernel_b"]
+            store[f"lora/{entry}/vars/lora_kernel_b"] = bad
+        _refuses_and_leaves_unchanged(model, path, "NaN or infinite" if name == "nan" else "int64")
+    not_adapter = tmp_path / "not.lora.h5"
+    not_adapter.write_bytes(b"not an hdf5 file")
+    _refuses_and_leaves_unchanged(model, not_adapter, "not an adapter file")
+
+    tl_suite.load_adapter(model, two_layers)  # a fitting file loads every value exactly
+    with h5py.File(two_layers, "r") as store:
+        for index, weight in enumerate(model.head.weights):
+            np.testing.assert_array_equal(np.array(weight), store[f"tl_suite_head/{index}"][()])
+    source = {w.path: np.array(w) for w in _random_adapter(tmp_path, text_spec, 2, "again")[0].weights}
+    for weight in model.weights:
+        if "lora" in weight.path:
+            np.testing.assert_array_equal(np.array(weight), source[weight.path], err_msg=weight.path)

@@ -55,27 +55,104 @@ def save_adapter(model, filepath):
 
 def load_adapter(model, filepath):
     """Load `save_adapter`'s LoRA and head weights into ``model`` (built with the same backbone,
-    head and ``lora_rank``)."""
+    head and ``lora_rank``).
+
+    All or nothing: the whole file is checked against ``model`` first (every LoRA variable of
+    the model present with its shape and no other, the same rank, the head's weight count and
+    shapes, finite values of the model's kinds), and only then is anything assigned; a file that
+    does not fit raises a ValueError and leaves ``model`` unchanged.
+    """
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"No adapter file at {filepath!r}. Received: filepath={filepath!r}.")
     backbone = lora_backbone(model)
-    backbone.load_lora_weights(str(filepath))
-    head = model.head
-    with h5py.File(filepath, "r") as store:
-        group = store["tl_suite_head"]
-        if len(group) != len(head.weights):
+    try:
+        store = h5py.File(filepath, "r")
+    except OSError as error:
+        raise ValueError(f"{filepath!r} is not an adapter file written by save_adapter: {error}") from None
+    with store:
+        if not isinstance(store.get("lora"), h5py.Group) or not isinstance(
+            store.get("tl_suite_head"), h5py.Group
+        ):
             raise ValueError(
-                f"{filepath!r} holds {len(group)} head weights but the model's head has "
-                f"{len(head.weights)}. Build the model with the same head (num_classes, hidden_units)."
+                f"{filepath!r} is not an adapter file written by save_adapter (it needs the "
+                f"groups 'lora' and 'tl_suite_head'). Received: groups {sorted(store)}."
             )
-        for index, weight in enumerate(head.weights):
-            value = group[str(index)][()]
-            if value.shape != tuple(weight.shape):
-                raise ValueError(
-                    f"Head weight {weight.path} is {tuple(weight.shape)} in the model but "
-                    f"{value.shape} in {filepath!r}. Build the model with the same head."
-                )
-            weight.assign(value)
+        assignments = _lora_assignments(backbone, store["lora"], filepath)
+        assignments += _head_assignments(model.head, store["tl_suite_head"], filepath)
+    for variable, value in assignments:
+        variable.assign(value)
+
+
+def _lora_variables(backbone):
+    """``{file entry: variable}`` for each LoRA variable, keyed as keras-hub's
+    ``save_lora_weights`` writes them: by the index of the layer among the backbone's layers
+    that have weights (layer names are not unique)."""
+    # keras-hub's LoRA file format is defined by these private attributes (its own
+    # `save_lora_weights` / `load_lora_weights` read them); validating the file needs the same.
+    layers = [layer for layer in backbone._flatten_layers(include_self=False) if layer.weights]
+    return {
+        f"{index}/vars/{name}": getattr(layers[index], name)
+        for index in backbone._lora_enabled_layers
+        for name in ("lora_kernel_a", "lora_kernel_b")
+    }
+
+
+def _lora_assignments(backbone, group, filepath):
+    """The (variable, value) pairs of the file's LoRA group, once all of it fits ``backbone``."""
+    entries = {}
+    group.visititems(lambda name, item: entries.update({name: item}) if _is_dataset(item) else None)
+    rank = entries.pop("vars/rank", None)
+    if rank is None or rank.shape != () or rank.dtype.kind not in "iu" or rank[()] != backbone._lora_rank:
+        raise ValueError(
+            f"{filepath!r} holds LoRA adapters of rank {None if rank is None else rank[()]!r} but "
+            f"the model has lora_rank={backbone._lora_rank}. Build the model with the same lora_rank."
+        )
+    variables = _lora_variables(backbone)
+    missing, extra = sorted(set(variables) - set(entries)), sorted(set(entries) - set(variables))
+    if missing or extra:
+        raise ValueError(
+            f"{filepath!r} does not fit the model's LoRA adapters: the model has {len(variables)} "
+            f"LoRA variables, the file {len(entries)} (missing from the file: {missing[:4]}, not "
+            f"in the model: {extra[:4]}). Build the model with the same backbone (number of "
+            "layers) and lora_rank as the one that saved the adapter."
+        )
+    return [(variables[name], _checked_value(variables[name], entries[name], "LoRA", filepath))
+            for name in sorted(variables)]
+
+
+def _is_dataset(item):
+    return isinstance(item, h5py.Dataset)
+
+
+def _head_assignments(head, group, filepath):
+    """The (variable, value) pairs of the file's head group, once all of it fits ``head``."""
+    expected = [str(index) for index in range(len(head.weights))]
+    if sorted(group) != sorted(expected) or not all(_is_dataset(group[key]) for key in expected):
+        raise ValueError(
+            f"{filepath!r} holds {len(group)} head weights but the model's head has "
+            f"{len(head.weights)}. Build the model with the same head (num_classes, hidden_units)."
+        )
+    return [(weight, _checked_value(weight, group[key], "Head", filepath))
+            for key, weight in zip(expected, head.weights)]
+
+
+def _checked_value(variable, dataset, kind, filepath):
+    """``dataset``'s value if it has ``variable``'s shape and kind of number and is finite."""
+    value = dataset[()]
+    if value.shape != tuple(variable.shape):
+        raise ValueError(
+            f"{kind} weight {variable.path} is {tuple(variable.shape)} in the model but "
+            f"{value.shape} in {filepath!r}. Build the model with the same head, backbone and "
+            "lora_rank as the one that saved the adapter."
+        )
+    if value.dtype.kind != np.dtype(variable.dtype).kind:
+        raise ValueError(
+            f"{kind} weight {variable.path} is {variable.dtype} in the model but {value.dtype} in "
+            f"{filepath!r}: not an adapter that save_adapter wrote for this model."
+        )
+    if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
+        raise ValueError(f"{kind} weight {variable.path} in {filepath!r} holds NaN or infinite values.")
+    return value
 
 
 def merge_lora(model):
