@@ -111,6 +111,9 @@ def as_image_batch(inputs, image_size):
 class ImagePreprocessor(keras_hub.models.Preprocessor):
     """Raw pixels (uint8 or float in [0, 255], 1, 3 or 4 channels, any size) -> base input.
 
+    It takes batches, as tf.data gives them: ``(N, H, W, C)``, or ``(N, H, W)`` gray. (One
+    unbatched image or a list of mixed sizes: use `coerce` / `model.predict`, which batch them.)
+
     Gray is repeated to RGB and alpha composited on white; images are resized to ``image_size``
     (center crop to the aspect ratio, bilinear); then optionally flipped to BGR and scaled as
     ``x * scale + offset`` (the backbone spec's values), all with keras-hub's `ImageConverter`.
