@@ -239,3 +239,44 @@ def test_one_subset_and_file_cache(tiny_arrays, tmp_path):
     train = image_dataset(subset="training", **kwargs)
     assert train.info.num_examples == 48 and train.info.shuffled and validation.info.num_examples == 12
     assert sorted(_all(train)[1].tolist() + _all(validation)[1].tolist()) == ids.tolist()
+
+
+AUGMENTED_EPOCHS = """
+import hashlib, json
+import numpy as np
+from tl_suite.data.images import image_dataset
+images = (np.arange(24 * 20 * 20 * 3) % 251).reshape(24, 20, 20, 3).astype("uint8")
+
+def batches(seed, augment=True, epochs=2):
+    data = image_dataset(images=images, labels=np.arange(24) % 3, batch_size=5, augment=augment,
+                         mixup=augment, seed=seed, verbose=False)
+    return [[hashlib.sha1(x.numpy().tobytes()).hexdigest() + hashlib.sha1(y.numpy().tobytes()).hexdigest()
+             for x, y in data] for _ in range(epochs)]
+
+print(json.dumps({"epochs": batches(7), "other_seed": batches(8, epochs=1)[0],
+                  "plain": batches(7, augment=False, epochs=1)[0]}))
+"""
+
+
+@pytest.mark.slow  # two fresh processes importing TensorFlow: 10-20 s
+def test_seeded_augmentation_is_the_same_in_every_process(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "augment.py"
+    script.write_text(AUGMENTED_EPOCHS)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    runs = [subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, env=env, text=True)
+            for _ in range(2)]
+    first, second = [json.loads(run.communicate(timeout=300)[0].strip().splitlines()[-1]) for run in runs]
+    assert first["epochs"] == second["epochs"]  # epoch 1 and epoch 2 each equal across processes
+    epoch_1, epoch_2 = first["epochs"]
+    assert len(epoch_1) == 5 and not set(epoch_1) & set(epoch_2)  # the epochs differ
+    assert not set(epoch_1) & set(first["other_seed"])  # another seed, other augmentations
+
+    def images_only(hashes):
+        return {h[:40] for h in hashes}
+
+    assert not images_only(epoch_1) & images_only(first["plain"])  # really augmented

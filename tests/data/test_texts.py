@@ -31,12 +31,16 @@ def test_lists_skip_empty_and_missing_texts_and_keep_labels_aligned():
 def test_csv_missing_values_bad_bytes_and_line_numbers(tmp_path, capsys):
     path = tmp_path / "reviews.csv"
     path.write_bytes(b"text,label\ngood film,pos\n,neg\nbad \xff\xfe film,neg\nok film,\n")
-    data = text_dataset(path=str(path), shuffle=False)
+    with pytest.raises(ValueError, match=r"reviews.csv: not valid utf-8: byte b'\\xff' at line 4 "
+                                         r"\(byte offset 34\).*encoding_errors='replace'"):
+        text_dataset(path=str(path), shuffle=False)
+    data = text_dataset(path=str(path), shuffle=False, encoding_errors="replace")
     texts, labels = _all(data)
     assert texts == ["good film", "bad \ufffd\ufffd film"] and labels == [1, 0]
     assert dict(data.report.skipped) == {f"{path}:3": "missing value in column 'text'",
                                          f"{path}:5": "missing value in column 'label'"}
-    assert any("invalid UTF-8" in note for note in data.report.notes)
+    assert data.report.flagged[0][0] == str(path) and "line 4 (byte offset 34)" in data.report.flagged[0][1]
+    assert data.report.notes["rows with replacement characters (U+FFFD) from bytes that did not decode"] == 1
     assert "skipped 2" in capsys.readouterr().out
 
 
@@ -67,10 +71,15 @@ def test_directory_of_text_files_with_bad_bytes(tmp_path):
         (tmp_path / name).mkdir()
         for index, text in enumerate(texts):
             (tmp_path / name / f"{index}.txt").write_bytes(text)
-    data = text_dataset(directory=str(tmp_path), shuffle=False, verbose=False)
+    strict = text_dataset(directory=str(tmp_path), shuffle=False, verbose=False)
+    assert _all(strict) == (["goal scored", "new chip"], [0, 1])
+    assert strict.report.skipped[0] == (str(tmp_path / "sport" / "1.txt"),
+                                        "not valid utf-8: byte b'\\xff' at line 1 (byte offset 6)")
+    data = text_dataset(directory=str(tmp_path), shuffle=False, verbose=False, encoding_errors="replace")
     texts, labels = _all(data)
     assert data.class_names == ["sport", "tech"] and labels == [0, 0, 1]
     assert texts[1] == "match \ufffd won"
+    assert [where for where, _ in data.report.flagged] == [str(tmp_path / "sport" / "1.txt")]
     assert data.report.skipped[0][0].endswith("tech/1.txt")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="has no .txt files"):

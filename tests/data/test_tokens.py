@@ -23,8 +23,9 @@ def test_read_conll_and_token_dataset(tmp_path):
 def test_bad_ner_input_is_an_error_naming_the_line(tmp_path):
     path = tmp_path / "ner.txt"
     path.write_text("Paris\tB-loc\nis\n")
-    with pytest.raises(ValueError, match=f"{path}:2: expected 'token<TAB>tag'"):
+    with pytest.raises(ValueError, match=f"No usable sentence in {path}") as info:
         token_dataset(path=str(path))
+    assert f"{path}:2: malformed line 'is': expected 'token<TAB>tag', got one column" in str(info.value)
     path.write_text(CONLL)
     with pytest.raises(ValueError, match=f"{path}:7: 'B-animal'"):
         token_dataset(path=str(path), tag_names=["O", "B-loc"])

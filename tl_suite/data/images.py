@@ -37,12 +37,24 @@ class ImageSource(NamedTuple):
 
 
 def check_image_arrays(images, labels):
-    """Images given as arrays -> uint8 RGB ``(N, H, W, 3)``; ``labels`` must match them."""
+    """Images given as arrays -> uint8 RGB ``(N, H, W, 3)``; ``labels`` must match them and
+    float images must be finite (NaN or inf pixels are an error naming the images)."""
     if labels is None or len(labels) != len(images):
         raise ValueError(
             "`labels` must be given with `images`, one per image. Received: "
             f"len(images)={len(images)}, len(labels)={None if labels is None else len(labels)}."
         )
+    images = np.asarray(images)
+    if np.issubdtype(images.dtype, np.floating):
+        bad = np.flatnonzero(~np.isfinite(images.reshape(len(images), -1)).all(axis=1))
+        if bad.size:
+            raise ValueError(
+                f"{bad.size} of {len(images)} images hold NaN or inf pixels (first: images"
+                f"{bad[:5].tolist()}). Fix or drop them, e.g. keep = "
+                "np.isfinite(images).reshape(len(images), -1).all(axis=1); images, labels = "
+                f"images[keep], labels[keep]. Received: images with non-finite pixels at "
+                f"indices {bad[:5].tolist()}{' ...' if bad.size > 5 else ''}."
+            )
     return to_uint8_rgb(images), np.asarray(labels)
 
 
@@ -98,8 +110,49 @@ def soft_labels(labels, num_classes):
     return tf.cast(labels, tf.float32)
 
 
-def augment_batch(images, labels, augmenter, mixers=(), num_classes=None):
-    """Augment one batch (MixUp / CutMix make the labels soft one-hot rows); uint8 out."""
+class _BatchSeed(keras.random.SeedGenerator):
+    """The seeds of one batch's random draws: draw ``k`` gets ``fold_in(seed, k)``.
+
+    Keras random layers draw from a `keras.random.SeedGenerator` whose state variable every
+    call updates; in a parallel ``Dataset.map`` the batches race for it, so the same seed gives
+    other augmentations in every process. Keras random ops take only an int or a
+    ``SeedGenerator`` as seed, so this one stands in for the layer's generator with stateless
+    seeds (it holds no variable, hence no ``super().__init__``).
+    """
+
+    def __init__(self, seed):
+        self._seed = tf.cast(seed, tf.int64)
+        self._draws = 0
+
+    def next(self, ordered=True):
+        self._draws += 1
+        return tf.random.experimental.stateless_fold_in(self._seed, self._draws)
+
+
+def _apply_random_layer(layer, images, labels, seed, mixes_labels):
+    data = {"images": images, "labels": labels} if mixes_labels else images
+    transformation = layer.get_random_transformation(data, training=True, seed=_BatchSeed(seed))
+    images = layer.transform_images(images, transformation, training=True)
+    if mixes_labels:
+        labels = layer.transform_labels(labels, transformation, training=True)
+    return images, labels
+
+
+def augment_batch(images, labels, augmenter, mixers=(), num_classes=None, seed=None):
+    """Augment one batch (MixUp / CutMix make the labels soft one-hot rows); uint8 out.
+
+    With ``seed`` (two integers, a tensor inside tf.data) every random draw is a function of
+    it alone (stateless), so a batch is augmented the same way in every process; without it
+    the layers draw from their own seed generators.
+    """
+    if seed is not None and keras.backend.backend() == "tensorflow":
+        augmented = tf.cast(images, tf.float32)
+        labels = soft_labels(labels, num_classes) if mixers else labels
+        for index, layer in enumerate([*augmenter.layers, *mixers]):
+            augmented, labels = _apply_random_layer(
+                layer, augmented, labels, tf.random.experimental.stateless_fold_in(
+                    tf.cast(seed, tf.int64), index), index >= len(augmenter.layers))
+        return tf.cast(tf.clip_by_value(tf.round(augmented), 0, 255), tf.uint8), labels
     augmented = augmenter(tf.cast(images, tf.float32), training=True)
     if mixers:
         data = {"images": augmented, "labels": soft_labels(labels, num_classes)}
@@ -107,6 +160,20 @@ def augment_batch(images, labels, augmenter, mixers=(), num_classes=None):
             data = mixer(data, training=True)
         augmented, labels = data["images"], data["labels"]
     return tf.cast(tf.clip_by_value(tf.round(augmented), 0, 255), tf.uint8), labels
+
+
+def augment_batches(dataset, augmenter, mixers=(), num_classes=None, seed=1337):
+    """Augment every ``(images, labels)`` batch of ``dataset`` with one stateless seed per
+    batch: ``(seed, a draw of tf.data.Dataset.random(seed))``. The draws are new at each
+    iteration (epoch), and the same in every process for the same ``seed``, so epoch ``k`` of
+    a fresh process is augmented like epoch ``k`` of any other. Not exact for a resumed run: a
+    new dataset object starts again at the first epoch's draws."""
+    draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    base = tf.constant(seed or 0, tf.int64)
+    return tf.data.Dataset.zip(dataset, draws).map(
+        lambda batch, draw: augment_batch(*batch, augmenter, mixers, num_classes,
+                                          seed=tf.stack([base, draw])),
+        num_parallel_calls=AUTOTUNE)
 
 
 def image_pipeline(examples, labels, training, image_size=None, batch_size=32, cache=True,
@@ -124,8 +191,7 @@ def image_pipeline(examples, labels, training, image_size=None, batch_size=32, c
     dataset = cache_and_shuffle(dataset, cache, training and shuffle, len(labels), seed, SHUFFLE_BUFFER)
     dataset = dataset.batch(batch_size)
     if training and augmenter is not None:
-        return dataset.map(lambda x, y: augment_batch(x, y, augmenter, mixers, num_classes),
-                           num_parallel_calls=AUTOTUNE)
+        return augment_batches(dataset, augmenter, mixers, num_classes, seed)
     if mixers:
         return dataset.map(lambda x, y: (x, soft_labels(y, num_classes)), num_parallel_calls=AUTOTUNE)
     return dataset
@@ -163,7 +229,8 @@ def image_dataset(
     Give exactly one source: ``directory`` (one sub-folder per class), ``images`` with
     ``labels`` (NumPy arrays), or ``tfds_name`` (a TensorFlow Datasets name; needs internet the
     first time). Images become 3-channel uint8 (grayscale repeated, alpha composited on white);
-    images from files are resized to the backbone's input size so they batch together.
+    images from files are resized to the backbone's input size so they batch together. Float
+    images or float labels holding NaN or inf are an error naming the first of them.
 
     Split like `keras.utils.image_dataset_from_directory`: ``validation_split=0.2`` with
     ``subset="training"``, ``"validation"`` or ``"both"`` (returns ``(train, validation)``),
@@ -186,7 +253,8 @@ def image_dataset(
         batch_size: Batch size.
         validation_split: Fraction held out for validation, or None.
         subset: ``"training"``, ``"validation"`` or ``"both"`` with ``validation_split``.
-        seed: Seed for the split, shuffling and augmentation.
+        seed: Seed for the split, shuffling and augmentation: the same seed gives the same
+            augmented batches in every process (epoch by epoch; epochs differ).
         shuffle: Shuffle training data every epoch.
         augment: Augment training data (flip, rotation, zoom, translation, contrast).
         flip, rotation, zoom, translation, contrast: Augmentation strengths (0/False disables).

@@ -1,11 +1,21 @@
 """Label encoding: class names or ids, multi-label rows, numbers and NER tags -> arrays.
 
-A label outside the class list is always an error naming where it is, never a guess.
+A label outside the class list is always an error naming where it is, never a guess. When the
+names are inferred from the labels, a name with very few examples is flagged as a likely typo
+(`flag_rare_names`); non-finite regression targets are refused (`check_finite_labels`).
 """
+
+import difflib
+import math
+import warnings
 
 import numpy as np
 
 LABEL_MODES = ("auto", "int", "multi_hot", "float")
+# A name with fewer examples than this, and this many times fewer than the median other name,
+# looks like a typo.
+RARE_COUNT = 3
+RARE_RATIO = 10
 
 
 def unknown_labels_message(bad, names, what="labels", argument="class_names"):
@@ -18,7 +28,8 @@ def unknown_labels_message(bad, names, what="labels", argument="class_names"):
     )
 
 
-def _resolve_mode(labels, class_names, label_mode):
+def resolve_label_mode(labels, class_names, label_mode):
+    """``label_mode`` with ``"auto"`` resolved from the first label (see `encode_labels`)."""
     if label_mode not in LABEL_MODES:
         raise ValueError(
             "`label_mode` must be 'auto', 'int', 'multi_hot' or 'float'. "
@@ -94,15 +105,16 @@ def encode_labels(labels, where=None, class_names=None, label_mode="auto"):
     >>> encode_labels(["a|b", "c"], label_mode="multi_hot")[0].tolist()
     [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
     """
-    label_mode = _resolve_mode(labels, class_names, label_mode)
+    label_mode = resolve_label_mode(labels, class_names, label_mode)
     if label_mode == "float":
         try:
-            return np.asarray(labels, dtype="float32"), None, "float"
+            values = np.asarray(labels, dtype="float32")
         except (TypeError, ValueError) as error:
             raise ValueError(
                 f"label_mode='float' needs numeric labels ({error}). Fix the labels or use "
                 "label_mode='int' for class names. Received: label_mode='float'."
             ) from None
+        return check_finite_labels(values, where), None, "float"
     if label_mode == "multi_hot":
         return (*_encode_multi_hot(labels, class_names, where), "multi_hot")
     if all(isinstance(label, (int, np.integer)) for label in labels):
@@ -119,7 +131,7 @@ def encode_label_array(labels, class_names=None):
         ids, names = encode_ids(labels, class_names)
         return ids, names, "int"
     if (np.issubdtype(labels.dtype, np.number) or labels.dtype == bool) and labels.ndim in (1, 2):
-        values = labels.astype("float32")
+        values = check_finite_labels(labels.astype("float32"))
         binary = labels.ndim == 2 and bool(np.isin(values, (0.0, 1.0)).all())
         return values, (list(class_names) if class_names is not None else None), (
             "multi_hot" if binary else "float")
@@ -150,3 +162,124 @@ def encode_tags(tag_lists, where, tag_names=None):
     if bad:
         raise ValueError(unknown_labels_message(bad, tag_names, what="tags", argument="tag_names"))
     return [[index[tag] for tag in tags] for tags in tag_lists], tag_names
+
+
+def nonfinite_labels(labels):
+    """Indices of the labels that are numbers (or numeric strings such as ``"inf"``) but not
+    finite.
+
+    Example:
+    >>> nonfinite_labels([1.5, float("nan"), "inf", "cat", 2])
+    [1, 2]
+    """
+    bad = []
+    for index, label in enumerate(labels):
+        try:
+            value = float(label)
+        except (TypeError, ValueError):
+            continue
+        if not math.isfinite(value):
+            bad.append(index)
+    return bad
+
+
+def check_finite_labels(values, where=None):
+    """Return float ``values`` (N,) or (N, K) if all are finite, else raise a `ValueError`
+    naming how many rows hold NaN/inf, the first of them and the fix."""
+    rows = np.asarray(values).reshape(len(values), -1)
+    bad = np.flatnonzero(~np.isfinite(rows).all(axis=1))
+    if bad.size:
+        shown = ", ".join(f"{_where(where, i)}={rows[i].tolist() if rows.shape[1] > 1 else rows[i, 0]}"
+                          for i in bad[:5])
+        raise ValueError(
+            f"{bad.size} of {len(rows)} labels are not finite (NaN or inf): {shown}"
+            f"{' ...' if bad.size > 5 else ''}. A model cannot learn from them: drop those "
+            "examples (e.g. keep = np.isfinite(labels)) or fill in the missing targets. "
+            f"Received: labels with non-finite values at indices {bad[:5].tolist()}."
+        )
+    return values
+
+
+def _closest(name, others):
+    """``(guess, likely)``: the closest other name in words, and whether it is close enough
+    (difflib ratio >= 0.6) to call ``name`` a likely typo of it."""
+    close = difflib.get_close_matches(name, others, n=1, cutoff=0.6)
+    if close:
+        return f"likely a typo of {close[0]!r}", True
+    nearest = difflib.get_close_matches(name, others, n=1, cutoff=0.0)
+    return (f"too rare to learn, or a typo? (closest name {nearest[0]!r})" if nearest
+            else "too rare to learn, or a typo?"), False
+
+
+def flag_rare_names(places, report=None, what="class", argument="class_names", counts=None):
+    """Flag names with fewer than 3 examples that are at least 10 times rarer than the median
+    other name: likely typos. Each is named in ``report.flagged`` with where its examples are
+    and the closest other name; one close to another name (a likely typo) is also warned
+    about. Nothing is dropped.
+
+    Args:
+        places: ``{name: [where each example is, ...]}``.
+        report: A `DataReport` to flag them in (or None).
+        what, argument: Words for the message (``"tag"``, ``"tag_names"`` for NER).
+        counts: ``{name: number of examples}`` when ``places`` lists only the rare names.
+
+    Returns:
+        The messages.
+
+    Example:
+    >>> places = {"pos": [f"r.csv:{i}" for i in range(2, 32)], "neg": ["r.csv:40"] * 30,
+    ...           "pso": ["r.csv:33"]}
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     print(flag_rare_names(places)[0])
+    class 'pso' has only 1 example (r.csv:33) while the others have about 30: likely a typo of
+    'pos'. Correct the label, or pass class_names=[...] to refuse unknown names.
+    """
+    counts = counts if counts is not None else {name: len(where) for name, where in places.items()}
+    counts = {name: int(count) for name, count in counts.items() if count}
+    messages = []
+    for name, count in counts.items():
+        others = [other for other in counts if other != name]
+        typical = float(np.median([counts[other] for other in others])) if others else 0.0
+        if count >= RARE_COUNT or count * RARE_RATIO > typical:
+            continue
+        guess, likely = _closest(name, others)
+        message = (
+            f"{what} {name!r} has only {count} example{'s' if count > 1 else ''} "
+            f"({', '.join(places[name])}) while the others have about {typical:.0f}: {guess}. "
+            f"Correct the label, or pass {argument}=[...] to refuse unknown names."
+        )
+        messages.append(message)
+        if report is not None:
+            report.flag(", ".join(places[name]), message)
+        if likely:
+            warnings.warn(message, UserWarning, stacklevel=3)
+    return messages
+
+
+def flag_rare_classes(encoded, class_names, where, report=None):
+    """`flag_rare_names` for encoded labels: int ids (N,) or multi-hot rows (N, K) under
+    ``class_names``, ``where[i]`` naming example ``i``. Numeric names (ids) are not checked."""
+    encoded = np.asarray(encoded)
+    if class_names is None or all(str(name).lstrip("-").isdigit() for name in class_names):
+        return []
+    hits = encoded > 0 if encoded.ndim == 2 else encoded[:, None] == np.arange(len(class_names))
+    counts = dict(zip(class_names, hits.sum(axis=0).tolist()))
+    places = {name: [where[i] for i in np.flatnonzero(hits[:, k])]
+              for k, name in enumerate(class_names) if counts[name] < RARE_COUNT}
+    return flag_rare_names(places, report, counts=counts)
+
+
+def flag_rare_tags(tag_ids, tag_names, where, report=None):
+    """`flag_rare_names` for NER tags: ``tag_ids`` per sentence, ``where`` per sentence; each
+    example is named ``"<where> word <n>"``."""
+    flat = np.concatenate([np.asarray(ids, dtype="int64") for ids in tag_ids] or [np.zeros(0, "int64")])
+    counts = dict(zip(tag_names, np.bincount(flat, minlength=len(tag_names)).tolist()))
+    rare = {k for k, name in enumerate(tag_names) if counts[name] < RARE_COUNT}
+    places = {tag_names[k]: [] for k in rare}
+    for place, ids in zip(where, tag_ids):
+        for position, tag in enumerate(ids):
+            if tag in rare:
+                places[tag_names[tag]].append(f"{place} word {position + 1}")
+    return flag_rare_names(places, report, what="tag", argument="tag_names", counts=counts)

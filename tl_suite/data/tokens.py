@@ -6,6 +6,7 @@ word's tag on its first word piece. The pipeline runs as named steps, each usabl
 -> `token_pipeline`.
 """
 
+import collections
 import os
 
 import numpy as np
@@ -13,11 +14,11 @@ import tensorflow as tf
 
 from tl_suite.backbones.registry import get_text_backbone
 from tl_suite.data.info import DatasetInfo
-from tl_suite.data.labels import encode_tags
+from tl_suite.data.labels import encode_tags, flag_rare_tags
 from tl_suite.data.pipeline import cache_and_shuffle, check_one_source, finish
 from tl_suite.data.report import DataReport
 from tl_suite.data.split import check_split, sample_indices, select_subset, split_indices
-from tl_suite.data.text_files import read_text_file
+from tl_suite.data.text_files import check_encoding, read_text_file
 from tl_suite.data.tokenized import (
     bucketed_batches,
     padded_batches,
@@ -29,20 +30,58 @@ from tl_suite.preprocessing.tokens import TokenClassifierPreprocessor, word_wind
 from tl_suite.validation import check_integer
 
 
-def _conll_line(path, number, line):
-    stripped = line.strip()
-    parts = stripped.split("\t") if "\t" in stripped else stripped.split()
-    if len(parts) < 2:
-        raise ValueError(
-            f"{path}:{number}: expected 'token<TAB>tag', got {line!r}. Fix the line or remove "
-            "it (a blank line separates sentences)."
-        )
-    return parts[0], parts[-1]
+def _conll_columns(line):
+    """The columns of one CoNLL line: tab-separated if it has a tab, else whitespace-separated;
+    None for a sentence break (blank or ``-DOCSTART-`` line)."""
+    stripped = line.rstrip()
+    if not stripped.strip() or stripped.strip().startswith("-DOCSTART-"):
+        return None
+    if "\t" in stripped:
+        return [part.strip() for part in stripped.split("\t")]
+    return stripped.split()
 
 
-def read_conll(path):
-    """Sentences and tags from a CoNLL-style file: ``token<TAB>tag`` lines, blank line between
-    sentences (``-DOCSTART-`` lines are ignored).
+def _malformed(columns, expected):
+    """Why a line's ``columns`` are not a ``token ... tag`` line (None if they are)."""
+    if len(columns) < 2:
+        return "expected 'token<TAB>tag', got one column"
+    if not columns[0]:
+        return "empty token"
+    if not columns[-1]:
+        return "empty tag"
+    if len(columns) != expected:
+        return f"{len(columns)} columns where the file's lines have {expected}"
+    if "" in columns:
+        return "empty column"
+    return None
+
+
+def _sentence_rows(text):
+    """``(line number, line, columns)`` of each line, with a final sentence break, and the
+    usual number of columns of the file's token lines."""
+    rows = [(number, line, _conll_columns(line))
+            for number, line in enumerate(text.splitlines() + [""], start=1)]
+    widths = collections.Counter(len(columns) for _, _, columns in rows if columns and len(columns) > 1)
+    return rows, (widths.most_common(1)[0][0] if widths else 2)
+
+
+def _drop_sentence(report, path, start, bad):
+    number, line, why = bad[0]
+    more = f" (and {len(bad) - 1} more malformed lines)" if len(bad) > 1 else ""
+    report.skip(f"{path}:{number}", f"malformed line {line.strip()!r}: {why}{more}; its sentence "
+                                    f"(from line {start}) is left out")
+
+
+def read_conll(path, encoding="utf-8", encoding_errors="strict"):
+    """Sentences and tags from a CoNLL-style file: ``token<TAB>tag`` lines (or ``token ...
+    tag`` columns: the first is the word, the last the tag), blank line between sentences
+    (``-DOCSTART-`` lines are ignored).
+
+    A malformed line (one column, an empty token or tag, another number of columns than the
+    file's other lines) is listed in the report and the sentence it belongs to is left out;
+    reading goes on. A binary file, or one that does not decode with ``encoding`` (and
+    ``encoding_errors="strict"``), is an error naming the byte and the fix (e.g.
+    ``encoding="latin-1"`` or ``encoding_errors="replace"``).
 
     Returns:
         ``(sentences, tags, lines, report)``: word lists, tag lists, the line number of each
@@ -50,25 +89,35 @@ def read_conll(path):
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"File not found. Received: path={path!r}.")
+    check_encoding(encoding, encoding_errors)
     report = DataReport(source=path, unit="sentences")
+    rows, expected = _sentence_rows(read_text_file(path, report, encoding, encoding_errors))
     sentences, tags, lines = [], [], []
-    current = []  # (line number, word, tag) of the sentence being read
-    for number, line in enumerate(read_text_file(path, report).splitlines() + [""], start=1):
-        if line.strip() and not line.strip().startswith("-DOCSTART-"):
-            current.append((number, *_conll_line(path, number, line)))
+    current, bad, start = [], [], None  # words, malformed lines and first line of this sentence
+    for number, line, columns in rows:
+        if columns is not None:
+            start = start or number
+            why = _malformed(columns, expected)
+            if why:
+                bad.append((number, line, why))
+            else:
+                current.append((columns[0], columns[-1]))
+            continue
+        if bad:
+            _drop_sentence(report, path, start, bad)
         elif current:
-            lines.append(current[0][0])
-            sentences.append([word for _, word, _ in current])
-            tags.append([tag for _, _, tag in current])
-            current = []
+            lines.append(start)
+            sentences.append([word for word, _ in current])
+            tags.append([tag for _, tag in current])
+        current, bad, start = [], [], None
     return sentences, tags, lines, report
 
 
-def read_sentences(path=None, sentences=None, tags=None):
+def read_sentences(path=None, sentences=None, tags=None, encoding="utf-8", encoding_errors="strict"):
     """The read step of `token_dataset`: a CoNLL file or in-memory lists -> ``(sentences,
     tags, where, report)``; a sentence given as a string is split on whitespace."""
     if path is not None:
-        sentences, tags, lines, report = read_conll(path)
+        sentences, tags, lines, report = read_conll(path, encoding, encoding_errors)
         return sentences, tags, [f"{path}:{line}" for line in lines], report
     if tags is None or len(tags) != len(sentences):
         raise ValueError(
@@ -91,7 +140,10 @@ def check_sentences(sentences, tags, where, report):
     for place, words in zip(where, sentences):
         if not words:
             report.skip(place, "sentence with no words")
-    return np.asarray([i for i, words in enumerate(sentences) if words], dtype=int)
+    keep = np.asarray([i for i, words in enumerate(sentences) if words], dtype=int)
+    if not keep.size:
+        raise ValueError(f"No usable sentence in {report.source}.\n{report}")
+    return keep
 
 
 def window_sentences(preprocessor, sentences, tag_ids, report):
@@ -172,12 +224,20 @@ def token_dataset(
     max_examples=None,
     cache=True,
     verbose=True,
+    encoding="utf-8",
+    encoding_errors="strict",
 ):
     """Make batched ``(ragged words, ragged tag ids)`` datasets for `build_token_classifier`.
 
     Give ``path`` (a CoNLL-style file, see `read_conll`) or ``sentences`` with ``tags`` (lists
     of word lists and tag lists). Tags outside ``tag_names`` and sentences whose tags do not
-    match their words are errors naming the line/sentence. ``max_examples`` keeps a seeded
+    match their words are errors naming the line/sentence. Malformed lines of a file are
+    listed in the report and their sentence left out. The file is read with ``encoding``; one
+    that does not decode is an error unless ``encoding_errors="replace"`` (the file is then
+    named in ``report.flagged``); a binary file is an error. Without ``tag_names``, a tag seen
+    fewer than 3 times (and much rarer than the others) is flagged in the report and warned
+    about as a likely typo (kept: correct it, or pass ``tag_names`` to refuse unknown tags).
+    ``max_examples`` keeps a seeded
     random subset of sentences. With ``backbone`` given, sentences
     longer than ``sequence_length`` word pieces are split into consecutive windows, so no word
     is lost (counted in the report); without it, the model truncates such sentences.
@@ -203,9 +263,13 @@ def token_dataset(
     """
     check_one_source("`path` or `sentences` (with `tags`)", path=path, sentences=sentences)
     _check_arguments(batch_size, validation_split, subset, backbone, bucket_by_length, tokenize)
-    sentences, tags, where, report = read_sentences(path, sentences, tags)
+    check_encoding(encoding, encoding_errors)
+    sentences, tags, where, report = read_sentences(path, sentences, tags, encoding, encoding_errors)
     keep = check_sentences(sentences, tags, where, report)
+    inferred = tag_names is None
     tag_ids, tag_names = encode_tags(tags, where, tag_names)
+    if inferred:
+        flag_rare_tags(tag_ids, tag_names, where, report)
     chosen = sample_indices(len(keep), max_examples, seed)
     report.note(f"sentences left out by max_examples={max_examples}", len(keep) - len(chosen))
     keep = keep[chosen]
