@@ -1,3 +1,7 @@
+import hashlib
+import json
+import warnings
+
 import h5py
 import numpy as np
 import pytest
@@ -137,3 +141,57 @@ def test_load_adapter_is_all_or_nothing(tmp_path, text_spec):
     for weight in model.weights:
         if "lora" in weight.path:
             np.testing.assert_array_equal(np.array(weight), source[weight.path], err_msg=weight.path)
+
+
+def test_adapters_record_the_vocabulary_and_refuse_another(tmp_path, text_spec):
+    from tests.fine_tuning.conftest import VOCABULARY
+    from tl_suite.backbones.text import tiny_bert_spec
+    from tl_suite.fine_tuning.lora import vocabulary_fingerprint
+
+    source, path = _random_adapter(tmp_path, text_spec, 2, "source")
+    with h5py.File(path, "r") as store:
+        recorded = (store.attrs["tl_suite_vocabulary_sha256"], int(store.attrs["tl_suite_vocabulary_size"]))
+    expected = hashlib.sha256(json.dumps(VOCABULARY).encode("utf-8")).hexdigest()
+    assert recorded == vocabulary_fingerprint(source) == (expected, len(VOCABULARY))
+
+    # Same size and shapes, two tokens swapped: only the fingerprint tells them apart.
+    swapped = VOCABULARY[:5] + [VOCABULARY[6], VOCABULARY[5]] + VOCABULARY[7:]
+    other = tl_suite.build_text_classifier(tiny_bert_spec(swapped), num_classes=2, weights=None,
+                                           lora_rank=2)
+    _refuses_and_leaves_unchanged(other, path, "another tokenizer vocabulary \\(10 tokens, sha256")
+
+    same = tl_suite.build_text_classifier(text_spec, num_classes=2, weights=None, lora_rank=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a recorded, matching vocabulary loads silently
+        tl_suite.load_adapter(same, path)
+
+    older = tmp_path / "older.lora.h5"  # saved before fingerprints: loads, with a warning
+    older.write_bytes(path.read_bytes())
+    with h5py.File(older, "a") as store:
+        del store.attrs["tl_suite_vocabulary_sha256"], store.attrs["tl_suite_vocabulary_size"]
+    fresh = tl_suite.build_text_classifier(text_spec, num_classes=2, weights=None, lora_rank=2)
+    with pytest.warns(UserWarning, match="records no tokenizer vocabulary"):
+        tl_suite.load_adapter(fresh, older)
+    head = {w.path: np.array(w) for w in source.head.weights}
+    for weight in fresh.head.weights:
+        np.testing.assert_array_equal(np.array(weight), head[weight.path])
+
+    malformed = tmp_path / "malformed.lora.h5"
+    malformed.write_bytes(path.read_bytes())
+    with h5py.File(malformed, "a") as store:
+        store.attrs["tl_suite_vocabulary_sha256"] = "abc"
+    _refuses_and_leaves_unchanged(same, malformed, "malformed vocabulary fingerprint")
+
+
+def test_save_adapter_replaces_the_file_only_when_complete(tmp_path, text_spec, monkeypatch):
+    model, path = _random_adapter(tmp_path, text_spec, 2, "kept")
+    before = path.read_bytes()
+
+    def interrupted(self, filepath):
+        open(filepath, "wb").write(b"half an hdf5 file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(model.backbone), "save_lora_weights", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        tl_suite.save_adapter(model, path)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["kept.lora.h5"]

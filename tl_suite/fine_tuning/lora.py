@@ -1,6 +1,8 @@
 """LoRA adapters of text backbones: `save_adapter`, `load_adapter` and `merge_lora` (the
 builders enable LoRA with `tl_suite.models.text_base.enable_lora`)."""
 
+import hashlib
+import json
 import os
 import tempfile
 import warnings
@@ -12,6 +14,9 @@ import numpy as np
 from tl_suite.fine_tuning.freezing import freeze
 from tl_suite.models.compiling import is_transfer_model
 from tl_suite.models.text_base import lora_layer_paths, parent_path
+
+# Attributes of an adapter file that identify the tokenizer vocabulary it was trained with.
+_SHA256, _SIZE = "tl_suite_vocabulary_sha256", "tl_suite_vocabulary_size"
 
 
 def lora_backbone(model):
@@ -32,6 +37,9 @@ def save_adapter(model, filepath):
     The file (``*.lora.h5``) is small: for MiniLM-L6 at rank 8 about 74k LoRA parameters plus
     the head, instead of 22M base parameters. `load_adapter` puts them into a model built the
     same way. ``model.save(...)`` instead writes a full model with LoRA merged into the kernels.
+    The file also records the tokenizer's vocabulary (`vocabulary_fingerprint`), so that an
+    adapter is never loaded into a model that reads other token ids. It is written to a
+    temporary file renamed over ``filepath``: an interrupted save keeps the previous file.
 
     Example:
     >>> import tempfile, tl_suite
@@ -45,12 +53,44 @@ def save_adapter(model, filepath):
     if not str(filepath).endswith(".lora.h5"):
         raise ValueError(f"The adapter file name must end in `.lora.h5`. Received: filepath={filepath!r}.")
     backbone = lora_backbone(model)
-    backbone.save_lora_weights(str(filepath))
-    head = model.head
-    with h5py.File(filepath, "a") as store:
-        group = store.create_group("tl_suite_head")
-        for index, weight in enumerate(head.weights):
-            group.create_dataset(str(index), data=np.array(weight))
+    fingerprint = vocabulary_fingerprint(model)
+    directory, name = os.path.split(os.path.abspath(filepath))
+    # Written beside the target and renamed over it: an interrupted save leaves the previous file.
+    partial = os.path.join(directory, f".{name}.{os.getpid()}.partial.lora.h5")
+    try:
+        backbone.save_lora_weights(partial)
+        with h5py.File(partial, "a") as store:
+            group = store.create_group("tl_suite_head")
+            for index, weight in enumerate(model.head.weights):
+                group.create_dataset(str(index), data=np.array(weight))
+            if fingerprint is not None:
+                store.attrs[_SHA256], store.attrs[_SIZE] = fingerprint
+        os.replace(partial, filepath)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
+def vocabulary_fingerprint(model):
+    """``(sha256 hex digest, size)`` of the vocabulary of ``model``'s tokenizer, or None for a
+    model without one. Adapters learn token ids: they only mean something with this vocabulary.
+
+    Example:
+    >>> import tl_suite
+    >>> from tl_suite.backbones.text import tiny_bert_spec
+    >>> spec = tiny_bert_spec(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad"])
+    >>> model = tl_suite.build_text_classifier(spec, num_classes=2, weights=None)
+    >>> digest, size = vocabulary_fingerprint(model)
+    >>> len(digest), size
+    (64, 7)
+    """
+    tokenizer = getattr(getattr(model, "preprocessor", None), "tokenizer", None)
+    if tokenizer is None or not hasattr(tokenizer, "get_vocabulary"):
+        return None
+    vocabulary = [token.decode("utf-8", "backslashreplace") if isinstance(token, bytes) else str(token)
+                  for token in tokenizer.get_vocabulary()]
+    text = json.dumps(vocabulary, ensure_ascii=False)  # unambiguous, whatever the tokens hold
+    return hashlib.sha256(text.encode("utf-8")).hexdigest(), len(vocabulary)
 
 
 def load_adapter(model, filepath):
@@ -59,8 +99,10 @@ def load_adapter(model, filepath):
 
     All or nothing: the whole file is checked against ``model`` first (every LoRA variable of
     the model present with its shape and no other, the same rank, the head's weight count and
-    shapes, finite values of the model's kinds), and only then is anything assigned; a file that
-    does not fit raises a ValueError and leaves ``model`` unchanged.
+    shapes, finite values of the model's kinds, the same tokenizer vocabulary), and only then is
+    anything assigned; a file that does not fit raises a ValueError and leaves ``model``
+    unchanged. A file without a vocabulary fingerprint (saved by an older tl_suite) loads with
+    a warning, since its vocabulary cannot be checked.
     """
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"No adapter file at {filepath!r}. Received: filepath={filepath!r}.")
@@ -77,10 +119,42 @@ def load_adapter(model, filepath):
                 f"{filepath!r} is not an adapter file written by save_adapter (it needs the "
                 f"groups 'lora' and 'tl_suite_head'). Received: groups {sorted(store)}."
             )
+        unchecked = _check_vocabulary(model, store.attrs, filepath)
         assignments = _lora_assignments(backbone, store["lora"], filepath)
         assignments += _head_assignments(model.head, store["tl_suite_head"], filepath)
+    if unchecked:
+        warnings.warn(unchecked, stacklevel=2)
     for variable, value in assignments:
         variable.assign(value)
+
+
+def _check_vocabulary(model, attributes, filepath):
+    """Refuse an adapter saved for another vocabulary than ``model``'s. Returns a warning
+    message when the vocabulary cannot be checked, else None."""
+    if _SHA256 not in attributes:
+        return (f"{filepath!r} records no tokenizer vocabulary (it was saved by an older "
+                "tl_suite), so tl_suite cannot check that its adapters were trained on this "
+                "model's token ids. Save it again with save_adapter to record the vocabulary.")
+    saved_digest, saved_size = attributes[_SHA256], attributes.get(_SIZE)
+    if isinstance(saved_digest, bytes):
+        saved_digest = saved_digest.decode("ascii", "replace")
+    if not isinstance(saved_size, (int, np.integer)) or isinstance(saved_size, bool):
+        saved_size = None
+    if not isinstance(saved_digest, str) or len(saved_digest) != 64 or saved_size is None:
+        raise ValueError(f"{filepath!r} holds a malformed vocabulary fingerprint: not an adapter "
+                         "file written by save_adapter.")
+    fingerprint = vocabulary_fingerprint(model)
+    if fingerprint is None:
+        return (f"{filepath!r} was saved for a {int(saved_size):,}-token vocabulary but the model "
+                "has no tokenizer to compare it with: make sure it reads the same token ids.")
+    if (saved_digest, int(saved_size)) != fingerprint:
+        raise ValueError(
+            f"{filepath!r} was saved for another tokenizer vocabulary ({int(saved_size):,} "
+            f"tokens, sha256 {saved_digest[:12]}...) than the model's ({fingerprint[1]:,} tokens, "
+            f"sha256 {fingerprint[0][:12]}...): its adapters learned other token ids. Build the "
+            "model with the backbone (and tokenizer) that saved the adapter."
+        )
+    return None
 
 
 def _lora_variables(backbone):

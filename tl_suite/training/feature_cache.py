@@ -5,11 +5,23 @@ instead runs the frozen part (``model.features_model()``, BatchNorm folded) once
 (``views`` times for augmented training data, one augmented view per pass), keeps the features
 in memory when they fit ``memory_budget`` bytes, otherwise in memory-mapped files on disk, and
 trains only the head on them. `remember` keeps a validation cache for `evaluate` to reuse.
+
+Disk caches are made to fail cleanly: the free space of the temporary folder is checked first
+and the files are reserved on disk before anything is written into them, so a full disk is an
+``OSError`` (ENOSPC) naming the folder and the fixes, never a SIGBUS on a memory-mapped write,
+and a failed cache leaves no folder behind. Folders are named ``tl_suite_features_<pid>_*``;
+each `FeatureCache.from_dataset` first removes those of processes that no longer run (a
+process killed before `FeatureCache.close`).
 """
 
+import errno
+import logging
 import os
+import re
 import shutil
+import stat
 import tempfile
+import time
 import weakref
 
 import numpy as np
@@ -86,18 +98,163 @@ def _same_lengths(passes, description):
     return passes
 
 
+_PREFIX = "tl_suite_features_"
+_OLD_STYLE_AGE = 24 * 3600  # seconds; folders named without a pid (older tl_suite) are kept this long
+_DEFAULT_SEED = 0  # the order of `FeatureCache.dataset(epoch=...)` when no seed is given
+_SPACE_ERRORS = (errno.ENOSPC, errno.EDQUOT)
+_logger = logging.getLogger(__name__)
+
+
+def _is_alive(pid):
+    """False only when no process ``pid`` exists (another user's process counts as alive)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError, ValueError):
+        return True
+    return True
+
+
+def _is_orphan(name, path):
+    """Whether ``path``, a folder of ours named ``name``, belongs to no running process."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    if not stat.S_ISDIR(info.st_mode) or (hasattr(os, "getuid") and info.st_uid != os.getuid()):
+        return False
+    # mkdtemp appends 8 characters: "<pid>_<8>" (this version) or "<8>" (older ones, no pid).
+    suffix = name[len(_PREFIX):]
+    match = re.fullmatch(r"(\d+)_[a-z0-9_]{8}", suffix)
+    if match is not None:
+        return not _is_alive(int(match.group(1)))
+    return len(suffix) == 8 and time.time() - info.st_mtime > _OLD_STYLE_AGE
+
+
+def remove_orphaned_caches(verbose=True):
+    """Remove the disk caches that dead processes left in the temporary folder.
+
+    A folder ``tl_suite_features_<pid>_*`` is removed when no process ``<pid>`` runs, an older
+    ``tl_suite_features_*`` without a pid when it is more than a day old; only the current
+    user's folders are considered. What was removed is logged (and printed with ``verbose``).
+    Returns the removed paths.
+
+    Example:
+    >>> import os, tempfile
+    >>> left = tempfile.mkdtemp(prefix="tl_suite_features_999999999_")  # no such process
+    >>> left in remove_orphaned_caches(verbose=False), os.path.exists(left)
+    (True, False)
+    """
+    root = tempfile.gettempdir()
+    try:
+        names = sorted(name for name in os.listdir(root) if name.startswith(_PREFIX))
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        path = os.path.join(root, name)
+        if _is_orphan(name, path):
+            shutil.rmtree(path, ignore_errors=True)
+            if not os.path.exists(path):
+                removed.append(path)
+    if removed:
+        message = (f"Removed {len(removed)} feature cache folder(s) left by processes that no "
+                   f"longer run: {', '.join(removed)}")
+        _logger.info(message)
+        if verbose:
+            print(message)
+    return removed
+
+
+def _disk_full_message(root, needed, free, memory_budget, what):
+    return (
+        f"Not enough free space in {root!r} for the on-disk feature cache ({what}): it needs "
+        f"{needed:,} bytes ({needed / 2**20:,.1f} MiB), {free:,} bytes are free. Either point "
+        "TMPDIR at a bigger disk (e.g. TMPDIR=/path/to/big/disk python ...), raise fit's "
+        f"feature_cache_memory= (here memory_budget={memory_budget:,} bytes) above the cache "
+        "size to keep the features in RAM, or pass cache_features=False to fit (the frozen base "
+        "then runs every epoch)."
+    )
+
+
+def _check_free_space(root, needed, memory_budget):
+    """Refuse a disk cache of ``needed`` bytes that the disk of ``root`` cannot hold."""
+    free = shutil.disk_usage(root).free
+    if needed > free:
+        message = _disk_full_message(root, needed, free, memory_budget, "checked before writing")
+        raise OSError(errno.ENOSPC, message)
+
+
+def _reserve(path, start):
+    """Allocate every block of file ``path`` on disk (a full disk raises ENOSPC here). Without
+    ``posix_fallocate`` (or where the file system lacks it), bytes from ``start`` on (past the
+    ``.npy`` header) are written as zeros instead."""
+    size = os.path.getsize(path)
+    with open(path, "r+b") as file:
+        if hasattr(os, "posix_fallocate"):
+            try:
+                os.posix_fallocate(file.fileno(), 0, size)
+                return
+            except OSError as error:
+                if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                    raise
+        file.seek(start)
+        chunk = bytes(2**20)
+        for offset in range(start, size, len(chunk)):
+            file.write(chunk[:min(len(chunk), size - offset)])
+        file.flush()
+        os.fsync(file.fileno())
+
+
 def _stack(arrays, directory, name):
-    """``arrays`` stacked on a new first axis, in memory or memory-mapped in ``directory``."""
+    """``arrays`` stacked on a new first axis, in memory or memory-mapped in ``directory`` (the
+    file reserved on disk before it is mapped for writing: a full disk is an exception there,
+    not a SIGBUS at a later write)."""
     if directory is None:
         return np.stack(arrays)
-    mapped = np.lib.format.open_memmap(
-        os.path.join(directory, f"{name}.npy"), mode="w+", dtype=arrays[0].dtype,
-        shape=(len(arrays), *arrays[0].shape),
-    )
+    path = os.path.join(directory, f"{name}.npy")
+    shape, dtype = (len(arrays), *arrays[0].shape), arrays[0].dtype
+    np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape).flush()  # header; sparse
+    _reserve(path, os.path.getsize(path) - int(np.prod(shape)) * dtype.itemsize)
+    mapped = np.load(path, mmap_mode="r+")
     for index, array in enumerate(arrays):
         mapped[index] = array
     mapped.flush()
     return mapped
+
+
+def _store(passes, memory_budget):
+    """``(features, labels, directory)`` of the passes: in memory within ``memory_budget``
+    bytes (``directory`` None), else in a fresh folder of memory-mapped files, removed again if
+    anything fails."""
+    views, (features, labels) = len(passes), passes[0]
+    nbytes = (sum(a.nbytes for a in features) + labels.nbytes) * views
+    if nbytes <= memory_budget:
+        return ([np.stack([p[0][index] for p in passes]) for index in range(len(features))],
+                np.stack([p[1] for p in passes]), None)
+    root = tempfile.gettempdir()
+    needed = nbytes + 4096 * (len(features) + 1)  # each file's header, rounded to a block
+    _check_free_space(root, needed, memory_budget)
+    directory, stacked = None, []
+    try:
+        directory = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}_")
+        for index in range(len(features)):
+            stacked.append(_stack([p[0][index] for p in passes], directory, f"features{index}"))
+        stacked.append(_stack([p[1] for p in passes], directory, "labels"))
+        return stacked[:-1], stacked[-1], directory
+    except BaseException as error:
+        stacked.clear()  # unmap the files (the traceback keeps this frame alive)
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
+        if isinstance(error, OSError) and error.errno in _SPACE_ERRORS:
+            free = shutil.disk_usage(root).free
+            raise OSError(errno.ENOSPC, _disk_full_message(
+                root, needed, free, memory_budget, f"the disk filled up while reserving it: {error}"
+            )) from error
+        raise
 
 
 def _memory_gather(features, labels):
@@ -169,7 +326,14 @@ class FeatureCache:
         ``extractor`` is the network to run on preprocessed batches; by default
         ``model.features_model()`` with BatchNorm folded. The cache keeps the dataset's order
         (``dataset(shuffle=None)``) when its `DatasetInfo` says it is not shuffled.
+
+        Features larger than ``memory_budget`` bytes go to memory-mapped files in a new folder
+        of `tempfile.gettempdir()` (``TMPDIR``), after a check of its free space; too little
+        space raises an ``OSError`` (errno ENOSPC) naming the folder, the bytes needed and free,
+        and the fixes, and leaves no files behind. Orphaned caches of dead processes are removed
+        first (`remove_orphaned_caches`).
         """
+        remove_orphaned_caches(verbose)
         extractor = extractor or fold_batch_norm(model.features_model())
         forward = make_forward(extractor, model.prepare)
         passes, batch_size = [], None
@@ -180,12 +344,7 @@ class FeatureCache:
                 raise ValueError(f"The {description} dataset is empty: nothing to train on.")
             passes.append(result[:2])
             batch_size = batch_size or result[2]
-        passes = _same_lengths(passes, description)
-        nbytes = sum(a.nbytes for a in passes[0][0]) * views + passes[0][1].nbytes * views
-        directory = tempfile.mkdtemp(prefix="tl_suite_features_") if nbytes > memory_budget else None
-        features = [_stack([p[0][index] for p in passes], directory, f"features{index}")
-                    for index in range(len(passes[0][0]))]
-        labels = _stack([p[1] for p in passes], directory, "labels")
+        features, labels, directory = _store(_same_lengths(passes, description), memory_budget)
         info = dataset_info(dataset)
         return cls(features, labels, views, batch_size, ordered=info is not None and not info.shuffled,
                    storage="memory" if directory is None else "disk", directory=directory)
@@ -198,10 +357,48 @@ class FeatureCache:
         return (f"Cached frozen features for {self.num_examples:,} {description} examples{views} "
                 f"(feature shape {shapes}): {self.nbytes / 2**20:,.1f} MiB {where}")
 
-    def dataset(self, seed=None, shuffle=None):
+    def dataset(self, seed=None, shuffle=None, epoch=None):
         """A `tf.data.Dataset` of ``(features, labels)`` batches; a random view per example per
-        epoch; shuffled every epoch unless the source dataset was not shuffled."""
+        epoch; shuffled every epoch unless the source dataset was not shuffled.
+
+        Args:
+            seed: Seed of the order and of the view draws.
+            shuffle: Whether to shuffle; by default unless the source dataset was in order.
+            epoch: Optional integer `tf.Variable` (int64) that the trainer sets to the epoch
+                number before each epoch begins. Given, the order and the view draws of an
+                epoch depend only on ``(seed, epoch value)`` (stateless random ops, the value
+                read when an epoch's iteration starts), so a run resumed at epoch k sees exactly
+                the batches an uninterrupted run saw at epoch k; ``seed=None`` then means a
+                fixed default seed. Without it, each iteration draws a new order from a seeded
+                generator: the same sequence of epochs from a fresh start, but a resumed run
+                restarts that sequence.
+
+        Example:
+        >>> import numpy as np, tensorflow as tf
+        >>> cache = FeatureCache([np.arange(5.0).reshape(1, 5, 1)], np.arange(5).reshape(1, 5),
+        ...                      views=1, batch_size=5, ordered=False, storage="memory")
+        >>> epoch = tf.Variable(0, dtype=tf.int64)
+        >>> data = cache.dataset(seed=1, epoch=epoch)
+        >>> first = [y.numpy().tolist() for _, y in data]
+        >>> _ = epoch.assign(1)  # what the trainer does as epoch 1 begins
+        >>> second = [y.numpy().tolist() for _, y in data]
+        >>> _ = epoch.assign(0)
+        >>> first != second, first == [y.numpy().tolist() for _, y in data]
+        (True, True)
+        """
         shuffle = (not self.ordered) if shuffle is None else shuffle
+        if epoch is None:
+            indices = self._drawn_indices(seed, shuffle)
+        else:
+            indices = self._epoch_indices(_DEFAULT_SEED if seed is None else seed, shuffle, epoch)
+        features = [a.reshape((-1, *a.shape[2:])) for a in self.features]
+        labels = self.labels.reshape((-1, *self.labels.shape[2:]))
+        gather = (_memory_gather if self.storage == "memory" else _disk_gather)(features, labels)
+        return (indices.batch(self.batch_size)
+                .map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
+
+    def _drawn_indices(self, seed, shuffle):
+        """Row indices (view * examples + example) from tf.data's seeded, per-iteration draws."""
         count = self.num_examples
         indices = tf.data.Dataset.range(count)
         if shuffle:
@@ -211,11 +408,36 @@ class FeatureCache:
             indices = tf.data.Dataset.zip(indices, draws).map(
                 lambda index, draw: (draw % self.views) * count + index
             )
-        features = [a.reshape((-1, *a.shape[2:])) for a in self.features]
-        labels = self.labels.reshape((-1, *self.labels.shape[2:]))
-        gather = (_memory_gather if self.storage == "memory" else _disk_gather)(features, labels)
-        return (indices.batch(self.batch_size)
-                .map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
+        return indices
+
+    def _epoch_indices(self, seed, shuffle, epoch):
+        """Row indices that are a function of ``(seed, epoch)``, ``epoch`` read as each
+        iteration starts (after the trainer's ``on_epoch_begin``)."""
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+            raise ValueError(f"`seed` must be an integer or None. Received: seed={seed!r}.")
+        if not (isinstance(epoch, tf.Variable) and epoch.dtype.is_integer and epoch.shape.rank == 0):
+            raise ValueError(
+                "`epoch` must be a scalar integer tf.Variable that the trainer sets at each epoch "
+                f"begin, e.g. tf.Variable(0, dtype=tf.int64). Received: epoch={epoch!r}."
+            )
+        count, views = self.num_examples, self.views
+
+        def order(_):
+            key = tf.stack([tf.constant(int(seed), tf.int64), tf.cast(epoch.read_value(), tf.int64)])
+            shuffle_key, draw_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
+            indices = tf.range(count, dtype=tf.int64)
+            if shuffle:
+                indices = tf.random.experimental.stateless_shuffle(indices, seed=shuffle_key)
+            if views > 1:
+                draws = tf.random.stateless_uniform([count], seed=draw_key, minval=0, maxval=views,
+                                                    dtype=tf.int64)
+                indices = draws * count + indices
+            return indices
+
+        # One element per iteration, computed when the iterator first pulls (not when the dataset
+        # is built), so the trainer's epoch variable is read once the epoch has begun.
+        indices = tf.data.Dataset.range(1).map(order).unbatch()
+        return indices.apply(tf.data.experimental.assert_cardinality(count))
 
     def close(self):
         """Free the cache (removes the files of a disk cache)."""
