@@ -8,7 +8,7 @@ Public API (everything else is private):
   `build_text_regressor`, `build_token_classifier`, `predict`, `predict_tags`, `load_model`
 - Data: `image_dataset`, `text_dataset`, `token_dataset`, `read_conll`, `DatasetInfo`,
   `dataset_info`, `with_info`; offline data `load_fashion_mnist`, `bbc_news_path`, `twitter_ner_path`
-- Training: `fit`, `evaluate`
+- Training: `fit`, `evaluate`; errors `NonFiniteLossError`, `DiskFullError`, `RunLockedError`
 - Fine-tuning: `freeze`, `unfreeze`, `recompile`, `layer_groups`, `fine_tune`,
   `find_learning_rate`, `LearningRateSweep`, `DiscriminativeAdam`, `OneCycle`, `warmup_cosine`;
   LoRA adapters: `save_adapter`, `load_adapter`, `merge_lora`
@@ -41,6 +41,9 @@ from tl_suite.models.token_model import build_token_classifier
 from tl_suite.strategy import get_strategy, set_mixed_precision
 from tl_suite.training.evaluate import evaluate
 from tl_suite.training.fit import fit
+from tl_suite.training.non_finite import NonFiniteLossError
+from tl_suite.training.runs import RunLockedError
+from tl_suite.training.safe_files import DiskFullError
 
 __version__ = "0.1.0"
 
@@ -48,8 +51,11 @@ __all__ = [
     "BackboneSpec",
     "DatasetInfo",
     "DiscriminativeAdam",
+    "DiskFullError",
     "LearningRateSweep",
+    "NonFiniteLossError",
     "OneCycle",
+    "RunLockedError",
     "TextBackboneSpec",
     "TransferModel",
     "bbc_news_path",

@@ -99,7 +99,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--text-examples", type=int, default=None,
-                        help="seeded subset of the 2,225 BBC articles (default: all)")
+                        help="seeded subset of the BBC articles (default: all 2,224 that are UTF-8)")
     parser.add_argument("--text-epochs", type=int, default=30)
     parser.add_argument("--log-dir", default="logs/demo")
     parser.add_argument("--seed", type=int, default=1337)

@@ -18,7 +18,7 @@ def get_strategy(name="auto", tpu_address=None):
             configured, several GPUs → mirrored, one GPU, else CPU),
             ``"cpu"``, ``"gpu"`` (one GPU), ``"mirrored"`` (all local GPUs, or all logical
             CPU devices when there is no GPU), ``"tpu"``, ``"multi_worker"`` (reads
-            ``TF_CONFIG``).
+            ``TF_CONFIG``; call it before TensorFlow runs anything else in the program).
         tpu_address: TPU name or address for ``"tpu"`` (``None``: from the environment).
 
     Returns:
@@ -33,10 +33,12 @@ def get_strategy(name="auto", tpu_address=None):
         raise ValueError(
             f"Unknown strategy. Choose one of {list(STRATEGIES)}. Received: name={name!r}."
         )
+    if name == "multi_worker" or (name == "auto" and _cluster_workers() > 1):
+        return _multi_worker()
+    # Listing devices starts TensorFlow's runtime, after which a multi-worker strategy can
+    # no longer set up its collective ops: so only after the multi-worker case.
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
-        if _cluster_workers() > 1:
-            return get_strategy("multi_worker")
         if tpu_address is not None:
             return get_strategy("tpu", tpu_address)
         if len(gpus) > 1:
@@ -69,6 +71,9 @@ def get_strategy(name="auto", tpu_address=None):
                 f"name='auto'. Received: tpu_address={tpu_address!r}."
             ) from None
         return tf.distribute.TPUStrategy(resolver)
+
+
+def _multi_worker():
     if _cluster_workers() < 1:
         raise RuntimeError(
             "name='multi_worker' needs TF_CONFIG describing the cluster, e.g. "
@@ -76,7 +81,17 @@ def get_strategy(name="auto", tpu_address=None):
             '"index": 0}} on each worker (see the README). Received: TF_CONFIG='
             f"{os.environ.get('TF_CONFIG')!r}."
         )
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    except RuntimeError as error:
+        if "at program startup" not in str(error):
+            raise
+        raise RuntimeError(
+            "A multi-worker strategy must be made before TensorFlow runs anything (listing "
+            "devices, making a tensor or a dataset, building a model). Call "
+            "tl_suite.get_strategy('multi_worker') first thing in the program, right after "
+            f"the imports. Received: {error}"
+        ) from None
 
 
 def _cluster_workers():

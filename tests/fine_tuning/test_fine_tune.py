@@ -1,3 +1,6 @@
+import csv
+
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -30,7 +33,7 @@ def test_fine_tune_runs_both_stages_as_one_logged_run(tmp_path, image_splits, sc
     assert isinstance(model.optimizer, tl_suite.DiscriminativeAdam)
     tags = scalar_tags(tmp_path)
     assert {"stage", "epoch_learning_rate", "epoch_loss"} <= tags
-    assert (tmp_path / "best.keras").exists()
+    assert (tmp_path / "run-001" / "best.keras").exists()
 
 
 def test_fine_tune_gradual_opens_one_group_per_epoch(tmp_path, image_splits):
@@ -114,3 +117,36 @@ def test_count_batches():
     assert count_batches(tf.data.Dataset.range(10).filter(lambda x: x > 4).batch(2)) == 3
     with pytest.raises(ValueError, match="repeats forever"):
         count_batches(tf.data.Dataset.range(3).repeat())
+
+
+class _CrashAt(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("crash_epoch", [0, 3])  # in stage 1 / in stage 2
+def test_a_crashed_fine_tune_resumes_at_its_stage_and_epoch(tmp_path, tiny_arrays, crash_epoch, capsys):
+    images, labels = tiny_arrays
+    train = tl_suite.image_dataset(images=images, labels=labels, batch_size=16, verbose=False)
+    arguments = dict(frozen_epochs=2, epochs=3, base_learning_rate=1e-3, log_dir=str(tmp_path), verbose=2)
+
+    def model():
+        keras.utils.set_random_seed(0)
+        return tl_suite.build_image_classifier("tiny_efficientnet_lite", num_classes=3, weights=None)
+
+    with pytest.raises(KeyboardInterrupt):
+        tl_suite.fine_tune(model(), train, callbacks=[_CrashAt(crash_epoch)], **arguments)
+    capsys.readouterr()
+    history = tl_suite.fine_tune(model(), train, **arguments)
+    printed = capsys.readouterr().out
+    assert "Resuming run" in printed
+    assert ("Stage 1/2" in printed) == (crash_epoch == 0)  # a finished stage 1 is not rerun
+    assert history.epoch[0] == crash_epoch + 1 and history.epoch[-1] == 4
+    assert [stage[:3] for stage in history.stages] == [("frozen", 0, 1), ("unfrozen", 2, 4)]
+    with open(tmp_path / "run-001" / "training_log.csv") as file:
+        assert [int(row["epoch"]) for row in csv.DictReader(file)] == [0, 1, 2, 3, 4]

@@ -104,21 +104,3 @@ def test_cached_path_prints_what_it_cached(tmp_path, tiny_arrays, make_model, ca
     printed = capsys.readouterr().out
     assert "Cached frozen features for 45 training examples (feature shape (16,))" in printed
     assert "Cached frozen features for 15 validation examples" in printed and "in memory" in printed
-
-
-def test_full_model_checkpoint_saves_the_best_epoch_of_the_whole_model(tmp_path, make_model):
-    model = _model(make_model)
-    checkpoint = cached_head.FullModelCheckpoint(model, str(tmp_path / "best.keras"), "val_accuracy")
-    checkpoint.set_model(model.head)
-    weights = [np.array(w) for w in model.head.get_weights()]
-    checkpoint.on_epoch_end(0, {"val_accuracy": 0.5})
-    best = [w.copy() for w in model.head.get_weights()]
-    model.head.set_weights([w + 1 for w in weights])
-    checkpoint.on_epoch_end(1, {"val_accuracy": 0.4})  # worse (accuracy is maximised)
-    assert not os.path.exists(tmp_path / "best.keras")  # written at the end, not every epoch
-    checkpoint.on_train_end()
-    saved = keras.saving.load_model(tmp_path / "best.keras")
-    for kept, expected in zip(saved.head.get_weights(), best):
-        np.testing.assert_array_equal(kept, expected)
-    np.testing.assert_array_equal(model.head.get_weights()[0], weights[0] + 1)  # model untouched
-    assert cached_head.FullModelCheckpoint(model, "m.keras", "val_loss").better(0.1, 0.2)

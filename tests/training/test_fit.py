@@ -29,16 +29,19 @@ def test_fit_writes_logs_checkpoint_and_csv(tmp_path, splits, make_model):
     history = tl_suite.fit(model, train, validation, epochs=3, log_dir=str(tmp_path), verbose=0)
     assert set(history.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert len(history.history["loss"]) == 3
-    assert os.listdir(tmp_path / "train") and os.listdir(tmp_path / "validation")
-    rows = _rows(tmp_path / "training_log.csv")
+    run = tmp_path / "run-001"
+    assert history.run_dir == str(run)
+    assert os.listdir(run / "train") and os.listdir(run / "validation")
+    rows = _rows(run / "training_log.csv")
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
     np.testing.assert_allclose([float(r["val_loss"]) for r in rows], history.history["val_loss"], rtol=1e-5)
-    best = keras.saving.load_model(tmp_path / "best.keras")
+    best = keras.saving.load_model(run / "best.keras")
     best_epoch = int(np.argmin(history.history["val_loss"]))
     assert best.evaluate(validation, verbose=0, return_dict=True)["loss"] == pytest.approx(
         history.history["val_loss"][best_epoch], rel=1e-4)
     assert best.class_names == ["red", "green", "blue"]
-    assert not os.path.exists(tmp_path / "backup")  # removed after a finished fit
+    assert not os.path.exists(run / "backup")  # removed after a finished fit
+    assert json.loads((run / "run.json").read_text())["status"] == "finished"
 
 
 def test_early_stopping_stops_when_nothing_improves(tmp_path, splits, make_model):
@@ -61,13 +64,13 @@ def test_interrupted_fit_resumes_from_backup(tmp_path, splits, make_model):
     with pytest.raises(KeyboardInterrupt):
         tl_suite.fit(model, train, validation, epochs=4, log_dir=str(tmp_path),
                      early_stopping_patience=None, callbacks=[Interrupt()], verbose=0)
-    assert os.path.isdir(tmp_path / "backup")
+    assert os.path.isdir(tmp_path / "run-001" / "backup")
     saved_head = [np.array(w) for w in model.head.weights]
     fresh = make_model(learning_rate=1e-2)  # e.g. a new process after a crash
     history = tl_suite.fit(fresh, train, validation, epochs=4, log_dir=str(tmp_path),
                            early_stopping_patience=None, verbose=0)
-    assert history.epoch == [2, 3]
-    assert [int(r["epoch"]) for r in _rows(tmp_path / "training_log.csv")] == [0, 1, 2, 3]
+    assert history.epoch == [2, 3] and history.run_dir == str(tmp_path / "run-001")
+    assert [int(r["epoch"]) for r in _rows(tmp_path / "run-001" / "training_log.csv")] == [0, 1, 2, 3]
     assert not np.allclose(saved_head[0], np.array(fresh.head.weights[0]))
 
 
@@ -98,7 +101,8 @@ def test_plain_keras_model_trains_through_its_own_fit(tmp_path):
         warnings.simplefilter("error", UserWarning)  # no dataset-info warning for plain models
         history = tl_suite.fit(model, data, epochs=5, log_dir=str(tmp_path), verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0] / 2
-    assert os.path.exists(tmp_path / "best.keras") and len(_rows(tmp_path / "training_log.csv")) == 5
+    run = tmp_path / "run-001"
+    assert os.path.exists(run / "best.keras") and len(_rows(run / "training_log.csv")) == 5
 
 
 def test_fit_warns_on_a_dataset_without_info_and_still_trains(tmp_path, tiny_arrays, make_model):
@@ -176,16 +180,16 @@ def test_tensorboard_server_serves_scalars_and_confusion_matrix(tmp_path, splits
         while time.time() < deadline:
             try:
                 tags = json.loads(_get(f"{base}/scalars/tags"))
-                if "epoch_learning_rate" in tags.get("train", {}) and "evaluation" in tags:
+                if "epoch_learning_rate" in tags.get("run-001/train", {}) and "evaluation" in tags:
                     break
             except OSError:
                 pass
             time.sleep(1)
-        assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"} <= set(tags["train"])
-        assert "epoch_loss" in tags["validation"]
-        loss = json.loads(_get(f"{base}/scalars/scalars?run=train&tag=epoch_loss"))
+        assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"} <= set(tags["run-001/train"])
+        assert "epoch_loss" in tags["run-001/validation"]
+        loss = json.loads(_get(f"{base}/scalars/scalars?run=run-001/train&tag=epoch_loss"))
         assert [step for _, step, _ in loss] == [0, 1]
-        learning_rate = json.loads(_get(f"{base}/scalars/scalars?run=train&tag=epoch_learning_rate"))
+        learning_rate = json.loads(_get(f"{base}/scalars/scalars?run=run-001/train&tag=epoch_learning_rate"))
         assert learning_rate[0][2] == pytest.approx(1e-2)
         image_tags = json.loads(_get(f"{base}/images/tags"))
         assert "confusion_matrix" in image_tags["evaluation"]
@@ -247,6 +251,113 @@ def test_initial_epoch_continues_the_epoch_numbering(tmp_path, splits, make_mode
     history = tl_suite.fit(model, train, validation, epochs=3, initial_epoch=1, log_dir=str(tmp_path),
                            verbose=0, early_stopping_patience=None)
     assert history.epoch == [1, 2]
-    assert [row["epoch"] for row in _rows(tmp_path / "training_log.csv")] == ["1", "2"]
+    assert [row["epoch"] for row in _rows(tmp_path / "run-001" / "training_log.csv")] == ["1", "2"]
     with pytest.raises(ValueError, match="Received: initial_epoch=3, epochs=3"):
         tl_suite.fit(model, train, epochs=3, initial_epoch=3, log_dir=str(tmp_path))
+
+
+class _InterruptAt(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("cache_features", [True, False])
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, tiny_arrays, make_model,
+                                                                   cache_features):
+    images, labels = tiny_arrays
+    def train():  # each run reads its data from the start, as a new process would
+        return tl_suite.image_dataset(images=images, labels=labels, batch_size=8,
+                                      shuffle=cache_features, verbose=False)
+
+    # The base is random here (weights=None): the same seed gives it the same weights, as
+    # pretrained weights would. Dropout draws are not part of a backup (see `fit`): none here.
+    keras.utils.set_random_seed(0)
+    reference = make_model(learning_rate=1e-2, dropout=0.0)
+    arguments = dict(epochs=5, early_stopping_patience=None, seed=3, verbose=0,
+                     cache_features=cache_features)
+    tl_suite.fit(reference, train(), log_dir=str(tmp_path / "a"), **arguments)
+    keras.utils.set_random_seed(0)
+    crashed = make_model(learning_rate=1e-2, dropout=0.0)
+    with pytest.raises(KeyboardInterrupt):
+        tl_suite.fit(crashed, train(), log_dir=str(tmp_path / "b"), callbacks=[_InterruptAt(2)], **arguments)
+    keras.utils.set_random_seed(0)
+    resumed = make_model(learning_rate=1e-2, dropout=0.0)
+    resumed.head.set_weights([w + 1 for w in resumed.head.get_weights()])  # all from the backup
+    history = tl_suite.fit(resumed, train(), log_dir=str(tmp_path / "b"), **arguments)
+    assert history.epoch == [3, 4]
+    for got, expected in zip(resumed.head.get_weights(), reference.head.get_weights()):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    rows = _rows(tmp_path / "b" / "run-001" / "training_log.csv")
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3, 4]
+
+
+def test_best_keras_is_the_best_epoch_of_the_csv_across_a_resume(tmp_path, splits, make_model):
+    train, validation = splits
+    arguments = dict(epochs=6, early_stopping_patience=None, verbose=0, log_dir=str(tmp_path))
+    with pytest.raises(KeyboardInterrupt):
+        tl_suite.fit(make_model(learning_rate=5e-2), train, validation, callbacks=[_InterruptAt(3)],
+                     **arguments)
+    model = make_model(learning_rate=5e-2)
+    tl_suite.fit(model, train, validation, **arguments)
+    rows = _rows(tmp_path / "run-001" / "training_log.csv")
+    losses = [float(r["val_loss"]) for r in rows]
+    best = keras.saving.load_model(tmp_path / "run-001" / "best.keras")
+    assert best.evaluate(validation, verbose=0, return_dict=True)["loss"] == pytest.approx(min(losses), rel=1e-4)
+
+
+def test_another_learning_rate_in_the_same_log_dir_is_a_new_run(tmp_path, splits, make_model, capsys):
+    train, validation = splits
+    with pytest.raises(KeyboardInterrupt):
+        tl_suite.fit(make_model(learning_rate=1e-2), train, epochs=3, log_dir=str(tmp_path),
+                     callbacks=[_InterruptAt(0)], verbose=2)
+    history = tl_suite.fit(make_model(learning_rate=0.3), train, epochs=2, log_dir=str(tmp_path), verbose=2)
+    printed = capsys.readouterr().out
+    assert history.run_dir == str(tmp_path / "run-002") and history.epoch == [0, 1]
+    assert "Left unfinished run" in printed and "learning_rate: 0.01 -> 0.3" in printed
+    again = tl_suite.fit(make_model(learning_rate=0.3), train, epochs=2, log_dir=str(tmp_path), verbose=0)
+    assert again.run_dir == str(tmp_path / "run-003")  # a finished run is never appended to
+    assert len(_rows(tmp_path / "run-002" / "training_log.csv")) == 2
+
+
+def test_a_nan_run_stops_with_a_clear_message_and_keeps_no_nan_model(tmp_path, tiny_arrays):
+    images, _ = tiny_arrays
+    targets = np.linspace(0, 1, len(images)).astype("float32")
+    train = tl_suite.image_dataset(images=images, labels=targets, batch_size=8,
+                                   verbose=False)
+    for cache_features in (True, False):
+        model = tl_suite.build_image_classifier("tiny_efficientnet_lite", num_classes=1,
+                                                task="regression", weights=None)
+        model.optimizer.learning_rate.assign(1e30)
+        log_dir = tmp_path / str(cache_features)
+        with pytest.raises(tl_suite.NonFiniteLossError, match="Training stopped at epoch 1"):
+            tl_suite.fit(model, train, epochs=3, log_dir=str(log_dir), cache_features=cache_features, verbose=0)
+        assert all(np.isfinite(w).all() for w in model.get_weights())
+        run = log_dir / "run-001"
+        assert not (run / "best.keras").exists() and not (run / "backup").exists()
+        assert json.loads((run / "run.json").read_text())["status"] == "failed"
+    model.compile(optimizer=keras.optimizers.Adam(float("inf")), loss="mse")
+    with pytest.raises(ValueError, match="Received: learning_rate=inf"):
+        tl_suite.fit(model, train, epochs=1, log_dir=str(tmp_path / "inf"), verbose=0)
+
+
+def test_a_full_disk_leaves_the_previous_best_model_and_says_so(tmp_path, splits, make_model, monkeypatch):
+    train, validation = splits
+    model = make_model(learning_rate=1e-2)
+    history = tl_suite.fit(model, train, validation, epochs=1, log_dir=str(tmp_path), verbose=0)
+    best_file = os.path.join(history.run_dir, "best.keras")
+    before = open(best_file, "rb").read()
+
+    def full_disk(self, filepath, *args, **kwargs):
+        open(filepath, "wb").write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(keras.Model, "save", full_disk)
+    with pytest.raises(tl_suite.DiskFullError, match="previous version is intact"):
+        tl_suite.fit(model, train, validation, epochs=2, log_dir=str(tmp_path), resume="run-001",
+                     verbose=0)
+    assert open(best_file, "rb").read() == before

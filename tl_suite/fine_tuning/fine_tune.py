@@ -1,13 +1,20 @@
 """fastai's ``fine_tune`` in Keras: freeze -> fit the head -> open groups with discriminative
 rates and a schedule (one compile) -> fit everything."""
 
+import shutil
+
 import numpy as np
 import tensorflow as tf
 
 from tl_suite.fine_tuning.callbacks import GradualUnfreezing, StageMarker
 from tl_suite.fine_tuning.freezing import is_frozen, layer_groups, unfreeze
 from tl_suite.fine_tuning.schedules import SCHEDULES, make_schedule
-from tl_suite.training.fit import fit
+from tl_suite.training.backup import load_arrays, save_arrays
+from tl_suite.training.fit import check_datasets, chief_of, fit_in_run, run_options
+from tl_suite.training.non_finite import NonFiniteLossError
+from tl_suite.training.runs import identity_of, open_run
+
+_FROZEN_WEIGHTS = "frozen-stage.npz"  # the weights stage 1 ended with (a resume starts from them)
 from tl_suite.validation import check_choice, check_integer
 
 
@@ -34,17 +41,24 @@ class _Stages:
     parameters)`` per stage."""
 
     def __init__(self):
-        self.history, self.stages, self.next_epoch = {}, [], 0
+        self.history, self.epoch, self.stages, self.next_epoch = {}, [], [], 0
 
     def add(self, history, name, trainable):
+        """A stage run by this call (a resumed stage's history starts at its resumed epoch)."""
         for key, values in history.history.items():
             self.history.setdefault(key, []).extend(values)
-        ran = len(history.epoch)
-        self.stages.append((name, self.next_epoch, self.next_epoch + ran - 1, trainable))
-        self.next_epoch += ran
+        self.epoch += list(history.epoch)
+        last = history.epoch[-1] if history.epoch else self.next_epoch - 1
+        self.stages.append((name, self.next_epoch, last, trainable))
+        self.next_epoch = last + 1
+
+    def add_record(self, name, epochs, trainable):
+        """A stage that ran before a resume (its epochs are in the run's CSV log)."""
+        self.stages.append((name, self.next_epoch, self.next_epoch + epochs - 1, trainable))
+        self.next_epoch += epochs
 
     def merged(self, last):
-        last.history, last.stages = self.history, self.stages
+        last.history, last.epoch, last.stages = self.history, self.epoch, self.stages
         return last
 
 
@@ -84,12 +98,13 @@ def fine_tune(
     unfreeze_groups=None,
     gradual=False,
     schedule="one_cycle",
-    log_dir="logs/fine_tune",
+    log_dir="logs",
     early_stopping_patience=None,
     callbacks=None,
     jit_compile="auto",
     seed=None,
     verbose="auto",
+    resume="auto",
 ):
     """fastai's ``fine_tune`` in Keras: train the head on the frozen base, then unfreeze and
     train everything with discriminative learning rates and a one-cycle schedule.
@@ -100,10 +115,13 @@ def fine_tune(
     the top (ULMFiT); BatchNorm stays in inference mode. It recompiles with `DiscriminativeAdam`:
     the head peaks at ``learning_rate``, the top base group at ``base_learning_rate`` and each
     group below at ``layer_decay`` times the one above, all following ``schedule``.
-    Both stages log into ``log_dir`` as one run: epochs continue across stages, the learning
-    rate is logged per epoch, a ``stage`` scalar (0 frozen, 1 unfrozen) and a text note mark the
-    stages. Checkpoints/backups work as in `fit` (``best.keras`` holds the best model of the
-    last stage).
+    Both stages log into one run folder of ``log_dir`` (``log_dir/run-NNN``, as in `fit`):
+    epochs continue across stages, the learning rate is logged per epoch, a ``stage`` scalar
+    (0 frozen, 1 unfrozen) and a text note mark the stages. ``best.keras`` holds the best model
+    of the whole run (stage 2 must beat stage 1's best to replace it). Both stages are backed
+    up after every epoch: calling `fine_tune` again with the same arguments after a crash
+    resumes at the stage and epoch it reached (stage 1 is not rerun once it has finished; the
+    returned history then holds the epochs of this call, with both stages in ``stages``).
 
     Args:
         model: A compiled tl_suite model (image or text).
@@ -119,13 +137,15 @@ def fine_tune(
         gradual: Open one more group per epoch (gradients of closed groups are computed but
             their learning rate is 0, so the graph is compiled once).
         schedule: ``"one_cycle"``, ``"cosine"`` (warm-up + cosine) or ``"constant"``.
-        log_dir: Folder for TensorBoard logs, checkpoint, CSV log and backups.
+        log_dir: Parent folder of the run folders (TensorBoard logs, checkpoint, CSV log,
+            backups).
         early_stopping_patience: Patience in stage 2 (``None``: run all epochs, as one-cycle
             expects).
         callbacks: Extra Keras callbacks for both stages.
         jit_compile: Passed to ``compile`` in stage 2.
         seed: Seed of stage 1's cached-feature shuffling.
         verbose: Keras verbosity.
+        resume: As in `fit`: ``"auto"``, True, False or a run folder name.
 
     Returns:
         A `keras.callbacks.History` whose ``history`` holds both stages' epochs; its ``stages``
@@ -144,41 +164,81 @@ def fine_tune(
     groups = _check_arguments(model, frozen_epochs, epochs, schedule, base_learning_rate,
                               unfreeze_groups)
     learning_rate = 10 * base_learning_rate if learning_rate is None else learning_rate
-    show, stages = verbose != 0, _Stages()
+    check_datasets(model, train, validation)
+    recipe = dict(frozen_epochs=frozen_epochs, epochs=epochs, base_learning_rate=base_learning_rate,
+                  learning_rate=learning_rate, layer_decay=layer_decay, schedule=schedule,
+                  unfreeze_groups=unfreeze_groups, gradual=gradual, seed=seed)
+    identity = identity_of(model, fine_tune=recipe, monitor=run_options(validation)["monitor"])
+    run = open_run(log_dir, identity, resume=resume, seed=seed, chief=chief_of(model),
+                   verbose=verbose != 0)
+    try:
+        stages = _frozen_stage(model, train, validation, run, recipe, callbacks, verbose)
+        history = _unfrozen_stage(model, train, validation, run, stages, groups, recipe, dict(
+            early_stopping_patience=early_stopping_patience, jit_compile=jit_compile,
+            callbacks=callbacks, verbose=verbose))
+        run.update(status="finished")
+        return history
+    except NonFiniteLossError:
+        run.update(status="failed")
+        raise
+    finally:
+        run.release()
 
-    if frozen_epochs:  # 1. the head alone, on cached features of the frozen base
-        trainable = count_parameters(model.trainable_weights)
-        note = (f"Stage 1: head only on the frozen base, {frozen_epochs} epochs, "
-                f"{trainable:,} trainable parameters")
-        if show:
-            print(f"Stage 1/2: head only ({trainable:,} trainable parameters), {frozen_epochs} epochs")
-        history = fit(model, train, validation, epochs=frozen_epochs, log_dir=log_dir,
-                      early_stopping_patience=None, backup=False, seed=seed, verbose=verbose,
-                      callbacks=[StageMarker(log_dir, 0, note), *(callbacks or [])])
-        stages.add(history, "frozen", trainable)
 
-    # 2. Open the top groups; one compile with discriminative rates following the schedule.
-    opened = groups if gradual or unfreeze_groups is None else groups[-unfreeze_groups:]
-    rate = make_schedule(schedule, learning_rate, count_batches(train) * epochs)
-    unfreeze(model, groups=len(opened), learning_rate=rate, base_learning_rate=base_learning_rate,
-             layer_decay=layer_decay, jit_compile=jit_compile)
+def _frozen_stage(model, train, validation, run, recipe, callbacks, verbose):
+    """Stage 1, the head alone on cached features of the frozen base — or, when the run is
+    resumed past it, the weights it ended with. Returns the `_Stages` so far."""
+    stages, frozen_epochs = _Stages(), recipe["frozen_epochs"]
+    trainable = count_parameters(model.trainable_weights)
+    if not frozen_epochs:
+        return stages
+    if run.state.get("stage", 0) >= 1:  # resumed after stage 1 ended
+        model.set_weights(load_arrays(run.path(_FROZEN_WEIGHTS)))
+        stages.add_record("frozen", frozen_epochs, trainable)
+        return stages
+    note = (f"Stage 1: head only on the frozen base, {frozen_epochs} epochs, "
+            f"{trainable:,} trainable parameters")
+    if verbose != 0:
+        print(f"Stage 1/2: head only ({trainable:,} trainable parameters), {frozen_epochs} epochs")
+    options = run_options(validation, epochs=frozen_epochs, early_stopping_patience=None,
+                          cached=is_frozen(model), backup_name="backup-frozen", keep_backup=True,
+                          callbacks=[StageMarker(run.directory, 0, note), *(callbacks or [])],
+                          verbose=verbose)
+    history = fit_in_run(model, train, validation, run, options)
+    save_arrays(run.path(_FROZEN_WEIGHTS), model.get_weights())
+    run.update(stage=1, frozen_best=history.best.best)
+    shutil.rmtree(run.path("backup-frozen"), ignore_errors=True)
+    stages.add(history, "frozen", trainable)
+    return stages
 
-    # 3. Train all that is open (with `gradual`, one more group per epoch).
+
+def _unfrozen_stage(model, train, validation, run, stages, groups, recipe, settings):
+    """Stage 2: open the top groups with one compile (discriminative rates following the
+    schedule), then train all that is open (with `gradual`, one more group per epoch)."""
+    epochs, gradual = recipe["epochs"], recipe["gradual"]
+    opened = groups if gradual or recipe["unfreeze_groups"] is None else groups[-recipe["unfreeze_groups"]:]
+    rate = make_schedule(recipe["schedule"], recipe["learning_rate"], count_batches(train) * epochs)
+    unfreeze(model, groups=len(opened), learning_rate=rate,
+             base_learning_rate=recipe["base_learning_rate"], layer_decay=recipe["layer_decay"],
+             jit_compile=settings["jit_compile"])
     trainable = count_parameters(model.trainable_weights)
     note = (f"Stage 2: {'gradual unfreezing of' if gradual else 'unfrozen'} "
             f"{len(opened)}/{len(groups)} base groups from {opened[0][0]!r}, "
-            f"{epochs} epochs, {schedule} schedule, head peak {learning_rate:g}, top base group "
-            f"{base_learning_rate:g}, layer decay {layer_decay:g}, {trainable:,} trainable parameters; "
-            "BatchNorm in inference mode")
-    if show:
+            f"{epochs} epochs, {recipe['schedule']} schedule, head peak {recipe['learning_rate']:g}, "
+            f"top base group {recipe['base_learning_rate']:g}, layer decay "
+            f"{recipe['layer_decay']:g}, {trainable:,} trainable parameters; BatchNorm in inference mode")
+    if settings["verbose"] != 0:
         print(note)
     first = stages.next_epoch
-    stage_callbacks = [StageMarker(log_dir, 1, note)]
+    stage_callbacks = [StageMarker(run.directory, 1, note)]
     if gradual:
-        stage_callbacks.append(GradualUnfreezing(groups, first, show))
-    history = fit(model, train, validation, epochs=first + epochs, initial_epoch=first,
-                  log_dir=log_dir, early_stopping_patience=early_stopping_patience,
-                  cache_features=False, callbacks=stage_callbacks + list(callbacks or []),
-                  verbose=verbose)
+        stage_callbacks.append(GradualUnfreezing(groups, first, settings["verbose"] != 0))
+    options = run_options(
+        validation, epochs=first + epochs, initial_epoch=first,
+        early_stopping_patience=settings["early_stopping_patience"], cached=False,
+        best=run.state.get("frozen_best"), verbose=settings["verbose"],
+        callbacks=stage_callbacks + list(settings["callbacks"] or []),
+    )
+    history = fit_in_run(model, train, validation, run, options)
     stages.add(history, "unfrozen", trainable)
     return stages.merged(history)

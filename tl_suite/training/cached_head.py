@@ -2,69 +2,28 @@
 
 The frozen part (preprocessor, backbone, pooling) runs once per split; the head, shared with
 the model, then trains alone on the cached features, so the model is trained end to end as
-usual. Checkpoints save the whole model, not just the head.
+usual. The callbacks watch a model of the head's layers (the "head trainer"); `fit`'s best-model
+callback saves the whole model, not just the head.
 """
 
-import time
-
 import keras
-import numpy as np
+import tensorflow as tf
 
 from tl_suite.data.info import dataset_info
 from tl_suite.models.compiling import compile_arguments, strategy_scope
 from tl_suite.training.batch_norm_folding import fold_batch_norm
 from tl_suite.training.feature_cache import FeatureCache, remember
 
-_MAXIMIZED = ("acc", "auc", "f1", "precision", "recall", "r2")
+class EpochCounter(keras.callbacks.Callback):
+    """Sets ``variable`` to the epoch at each epoch begin (the cached features' batch order
+    depends only on the seed and this, so a resumed run sees the same batches)."""
 
-
-class FullModelCheckpoint(keras.callbacks.Callback):
-    """Best-model checkpoint of the whole model while only its head is fit on features.
-
-    Head epochs take milliseconds and saving the whole model takes about half a second, so the
-    best head weights are kept in memory at each improvement and the whole model is written
-    when training ends and at most every ``min_interval`` seconds in between (an interrupted fit
-    resumes from its backup, not from this file).
-
-    Args:
-        full_model: The model to save (the callback watches a model of its head's layers).
-        filepath: Where to save it (``.keras``).
-        monitor: Quantity to watch; higher is better for accuracy/AUC/F1/precision/recall/R²
-            and lower for anything else (losses, errors).
-        min_interval: Least seconds between two writes during training.
-    """
-
-    def __init__(self, full_model, filepath, monitor, min_interval=60.0):
+    def __init__(self, variable):
         super().__init__()
-        self.full_model, self.filepath, self.monitor = full_model, filepath, monitor
-        self.min_interval = min_interval
-        maximize = any(key in monitor for key in _MAXIMIZED)
-        self.better = (lambda new, old: new > old) if maximize else (lambda new, old: new < old)
-        self.best, self.best_weights, self.unsaved = None, None, False
-        self.last_write = time.monotonic()
+        self.variable = variable
 
-    def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
-        if value is None:
-            return
-        if self.best is None or self.better(float(value), self.best):
-            self.best, self.unsaved = float(value), True
-            self.best_weights = [np.array(w) for w in self.model.get_weights()]
-        if self.unsaved and time.monotonic() - self.last_write >= self.min_interval:
-            self._write()
-
-    def on_train_end(self, logs=None):
-        if self.unsaved:
-            self._write()
-
-    def _write(self):
-        current = self.model.get_weights()
-        self.model.set_weights(self.best_weights)
-        try:
-            self.full_model.save(self.filepath)
-        finally:
-            self.model.set_weights(current)
-        self.unsaved, self.last_write = False, time.monotonic()
+    def on_epoch_begin(self, epoch, logs=None):
+        self.variable.assign(epoch)
 
 
 def head_trainer(model, steps_per_execution=None):
@@ -90,11 +49,6 @@ def head_trainer(model, steps_per_execution=None):
     return trainer
 
 
-def _whole_model_checkpoints(model, callbacks):
-    return [FullModelCheckpoint(model, c.filepath, monitor=c.monitor)
-            if isinstance(c, keras.callbacks.ModelCheckpoint) else c for c in callbacks]
-
-
 def _training_views(train, feature_views):
     info = dataset_info(train)
     return feature_views if info is not None and info.augmented else 1
@@ -107,7 +61,8 @@ def fit_head_on_cached_features(model, train, validation=None, epochs=10, callba
     ``validation``); arguments as in `fit`. Returns the `keras.callbacks.History`.
 
     ``feature_views`` augmented views are cached when the training dataset's `DatasetInfo`
-    says it is augmented, one otherwise. A validation cache kept in memory is remembered for
+    says it is augmented, one otherwise. The order of the batches of each epoch (and the view
+    drawn per example) depends only on ``seed`` and the epoch. A validation cache kept in memory is remembered for
     `evaluate` on the same dataset (while the base is unchanged); disk caches are removed.
 
     Example:
@@ -134,10 +89,11 @@ def fit_head_on_cached_features(model, train, validation=None, epochs=10, callba
     try:
         train_cache = cache(train, _training_views(train, feature_views), "training")
         validation_cache = None if validation is None else cache(validation, 1, "validation")
+        epoch = tf.Variable(initial_epoch, dtype="int64", trainable=False)
         history = head_trainer(model).fit(
-            train_cache.dataset(seed=seed), epochs=epochs, initial_epoch=initial_epoch,
+            train_cache.dataset(seed=seed, epoch=epoch), epochs=epochs, initial_epoch=initial_epoch,
             validation_data=None if validation_cache is None else validation_cache.dataset(shuffle=False),
-            callbacks=_whole_model_checkpoints(model, callbacks), verbose=verbose, shuffle=False,
+            callbacks=[EpochCounter(epoch), *callbacks], verbose=verbose, shuffle=False,
         )
         if validation_cache is not None and validation_cache.storage == "memory":
             remember(model, validation, caches.pop())  # `evaluate(model, validation)` reuses it

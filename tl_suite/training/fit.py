@@ -4,7 +4,6 @@ A frozen tl_suite model trains its head on cached features (`cached_head`); any 
 (unfrozen, or a plain `keras.Model`) trains through its own ``model.fit``.
 """
 
-import os
 import warnings
 
 import keras
@@ -12,8 +11,13 @@ import tensorflow as tf
 
 from tl_suite.data.info import dataset_info
 from tl_suite.models.compiling import is_frozen, is_transfer_model
+from tl_suite.training.backup import RunBackup
+from tl_suite.training.best_model import BestModel
 from tl_suite.training.cached_head import fit_head_on_cached_features
 from tl_suite.training.feature_cache import forget
+from tl_suite.training.non_finite import (NonFiniteLossError, StopOnNonFinite,
+                                          check_learning_rate, recover)
+from tl_suite.training.runs import identity_of, open_run
 
 
 def check_tokenized(model, dataset, argument="dataset"):
@@ -115,25 +119,29 @@ def _check_arguments(model, epochs, initial_epoch, monitor, validation, cache_fe
         )
 
 
-def _callbacks(log_dir, monitor, checkpoint, backup, early_stopping_patience, csv_log, extra):
-    callbacks = [keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False)]
-    if backup:
-        callbacks.append(keras.callbacks.BackupAndRestore(
-            os.path.join(log_dir, "backup"), delete_checkpoint=True
+def _callbacks(run, model, options, trained_by_head):
+    """The run's callbacks, in the order their epoch ends must happen: the non-finite guard
+    first, the best model before the backup (which records its state), the CSV row last
+    (the backup keeps each epoch's logs and restores a row lost to a crash)."""
+    writer = run.writer
+    guard = StopOnNonFinite()
+    best = BestModel(
+        options["monitor"], run.path("best.keras") if options["checkpoint"] and writer else None,
+        full_model=model, patience=options["early_stopping_patience"],
+        min_interval=60.0 if trained_by_head else 0.0, best=options.get("best"),
+    )
+    callbacks = [guard] + ([keras.callbacks.TensorBoard(log_dir=run.directory, write_graph=False)]
+                           if writer else []) + [best]
+    csv_path = run.path("training_log.csv") if options["csv_log"] and writer else None
+    if options["backup"]:
+        callbacks.append(RunBackup(
+            run.path(options.get("backup_name", "backup")), best, csv_path,
+            initial_epoch=options["initial_epoch"], extra_state=options.get("extra_state"),
+            writer=writer, keep=options.get("keep_backup", False), verbose=options["verbose"] != 0,
         ))
-    if checkpoint:
-        callbacks.append(keras.callbacks.ModelCheckpoint(
-            os.path.join(log_dir, "best.keras"), monitor=monitor, save_best_only=True
-        ))
-    if early_stopping_patience is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=monitor, patience=early_stopping_patience, restore_best_weights=True
-        ))
-    if csv_log:
-        callbacks.append(keras.callbacks.CSVLogger(
-            os.path.join(log_dir, "training_log.csv"), append=True
-        ))
-    return callbacks + list(extra or [])
+    if csv_path:
+        callbacks.append(keras.callbacks.CSVLogger(csv_path, append=True))
+    return callbacks + list(options["callbacks"] or []), guard, best
 
 
 def batch_size_of(dataset):
@@ -165,12 +173,95 @@ def _fit_with_oom_retries(run, train, validation, oom_retries, backup):
     return None
 
 
+def chief_of(model):
+    """None for one process; with a multi-worker strategy, whether this worker is the chief."""
+    extended = model.distribute_strategy.extended
+    in_multi_worker = getattr(extended, "_in_multi_worker_mode", None)
+    if in_multi_worker is None or not in_multi_worker():
+        return None
+    return bool(extended.should_checkpoint)
+
+
+def run_identity(model, train, cached, feature_views, seed, monitor):
+    """The identity of a `fit` run: the model, its compile configuration and what in the
+    arguments changes the computation (epochs and patience may change on a resume)."""
+    info = dataset_info(train)
+    return identity_of(
+        model, seed=seed, monitor=monitor, cached_features=cached,
+        feature_views=feature_views if cached else None,
+        train=None if info is None else {"examples": info.num_examples, "kind": info.kind,
+                                         "class_names": info.class_names},
+    )
+
+
+def check_datasets(model, train, validation):
+    """`fit`'s checks of the datasets against a tl_suite ``model`` (tokenization, label names
+    — adopted when the model has none — and a warning for a dataset without info)."""
+    if not is_transfer_model(model):
+        return
+    _warn_without_info(train)
+    for dataset, argument in ((train, "train"), (validation, "validation")):
+        if dataset is not None:
+            check_tokenized(model, dataset, argument)
+            match_label_names(model, dataset, argument, adopt=True)
+
+
+def run_options(validation, **given):
+    """`fit`'s arguments as the ``options`` of `fit_in_run`: its defaults, updated by
+    ``given`` (``cached`` says whether the head trains on cached features)."""
+    options = dict(epochs=10, early_stopping_patience=3, monitor=None, checkpoint=True,
+                   backup=True, csv_log=True, callbacks=None, initial_epoch=0, cached=False,
+                   feature_views=4, feature_cache_memory=2**30, oom_retries=2, verbose="auto")
+    options.update(given)
+    options["monitor"] = options["monitor"] or ("val_loss" if validation is not None else "loss")
+    return options
+
+
+def fit_in_run(model, train, validation, run, options):
+    """Train ``model`` in ``run`` (a `Run` from `open_run`) with ``options`` (`fit`'s
+    arguments, plus ``best``, ``backup_name``, ``keep_backup``, ``extra_state`` for
+    `fine_tune`'s stages). Returns the history, with ``run_dir``."""
+    cached = options["cached"]
+    callbacks, guard, best = _callbacks(run, model, options, trained_by_head=cached)
+
+    def one_try(train, validation):
+        common = dict(epochs=options["epochs"], callbacks=callbacks, verbose=options["verbose"],
+                      initial_epoch=options["initial_epoch"])
+        if cached:
+            return fit_head_on_cached_features(
+                model, train, validation, feature_views=options["feature_views"],
+                memory_budget=options["feature_cache_memory"], seed=run.seed, **common,
+            )
+        try:
+            return model.fit(train, validation_data=validation, shuffle=False, **common)
+        finally:
+            model._initial_epoch = None  # set by a restored backup; not for the next fit
+
+    try:
+        history = _fit_with_oom_retries(one_try, train, validation, options["oom_retries"],
+                                        options["backup"])
+    except KeyboardInterrupt:
+        best.flush()  # the best epoch so far is on disk when Ctrl-C stops a run
+        raise
+    if guard.tripped is not None:  # history.model: the model that was fit (the head trainer)
+        recover(guard, best, history.model, _learning_rate(model))
+    history.run_dir, history.best = run.directory, best
+    return history
+
+
+def _learning_rate(model):
+    try:
+        return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
 def fit(
     model,
     train,
     validation=None,
     epochs=10,
-    log_dir="logs/run",
+    log_dir="logs",
     early_stopping_patience=3,
     monitor=None,
     checkpoint=True,
@@ -184,8 +275,10 @@ def fit(
     seed=None,
     oom_retries=2,
     verbose="auto",
+    resume="auto",
 ):
-    """Train ``model`` with TensorBoard logging, best-model checkpoint and early stopping.
+    """Train ``model`` with TensorBoard logging, best-model checkpoint, early stopping and a
+    crash-safe backup, in a run folder of its own.
 
     When the base is frozen (only the head trains), `fit` by default runs the frozen part
     once per split with a progress bar, caches the features and trains the head on them: one
@@ -207,15 +300,32 @@ def fit(
     The feature pass folds each BatchNorm into the convolution before it (inference-mode
     BatchNorm is an affine map, so this is the same function up to float rounding, ~1e-5) and
     runs about 1.9x faster on EfficientNet-Lite0. The head trains 16 steps per call
-    (``steps_per_execution``; one under a multi-replica strategy). The best head is kept in
-    memory at each improvement; ``best.keras`` is written when training ends and at most once a
-    minute in between. Validation features cached in memory are kept for `evaluate` on the same
-    dataset while the base weights are unchanged (a fingerprint of them is checked).
+    (``steps_per_execution``; one under a multi-replica strategy). Validation features cached
+    in memory are kept for `evaluate` on the same dataset while the base weights are unchanged.
 
-    Writes into ``log_dir``: TensorBoard event files (``train/``, ``validation/``; per-epoch
-    loss, metrics and learning rate), ``best.keras`` (best model by ``monitor``),
-    ``training_log.csv``, and while training ``backup/`` so that a fit that was interrupted
-    resumes from its last finished epoch when called again with the same ``log_dir``.
+    **Runs.** Each call trains in a run folder ``log_dir/run-NNN`` holding ``run.json`` (the
+    run's configuration fingerprint, status and seed), TensorBoard event files (``train/``,
+    ``validation/``: per-epoch loss, metrics, learning rate), ``best.keras`` (the best model by
+    ``monitor``, written atomically: a crash or a full disk never leaves a broken or worse
+    file), ``training_log.csv`` and, while training, ``backup/`` (model, optimizer, epoch and
+    best value after every epoch, written atomically with the previous one kept).
+    ``tensorboard --logdir log_dir`` compares the runs. With ``resume="auto"``, calling `fit`
+    again with the same model configuration and arguments after a crash or Ctrl-C continues the
+    newest unfinished run of that configuration from its last finished epoch (the best value
+    so far included); any other call starts a new run folder. A second process cannot train
+    the same run at once (a lock). ``history.run_dir`` is the folder.
+
+    What a resume reproduces: on the cached-feature path the batches of each epoch depend only
+    on the run's seed and the epoch, so a resumed run computes exactly what an uninterrupted
+    one would (the final weights are equal; with augmentation, equal when the augmented views
+    are, i.e. seeded). On the plain path the model, optimizer and epoch are restored, but a
+    shuffled dataset starts its shuffle order over (the order of tf.data's reshuffling cannot
+    be continued), as do dropout draws: the result is as good, not bit-equal.
+
+    **Non-finite values.** A NaN/inf learning rate is refused before training; when the loss
+    or a metric becomes NaN/inf, training stops, the model is set back to its best finite
+    weights (nothing non-finite is saved or backed up) and `NonFiniteLossError` says where and
+    what to try.
 
     Args:
         model: A compiled `keras.Model` (e.g. from `build_image_classifier`); models that are
@@ -223,13 +333,13 @@ def fit(
         train: Training `tf.data.Dataset` of ``(inputs, labels)`` batches.
         validation: Optional validation dataset.
         epochs: Maximum number of epochs.
-        log_dir: Folder for logs, checkpoints and backups.
+        log_dir: Parent folder of the run folders.
         early_stopping_patience: Stop after this many epochs without improvement of
             ``monitor`` and restore the best weights (``None`` disables early stopping).
         monitor: Quantity to watch; ``"val_loss"`` with validation data, else ``"loss"``.
-        checkpoint: Save the best model to ``log_dir/best.keras``.
+        checkpoint: Save the best model to ``<run>/best.keras``.
         backup: Back up after each epoch so an interrupted fit resumes.
-        csv_log: Append per-epoch logs to ``log_dir/training_log.csv``.
+        csv_log: Write per-epoch logs to ``<run>/training_log.csv``.
         callbacks: Extra Keras callbacks.
         initial_epoch: Epoch to start from (continues an earlier run's epoch numbering in
             TensorBoard; ``epochs`` is then the last epoch, as in ``model.fit``).
@@ -238,50 +348,53 @@ def fit(
         feature_views: Augmented views cached per training example (augmented data only).
         feature_cache_memory: Bytes of features kept in memory; larger caches go to
             memory-mapped files on disk (removed when `fit` returns).
-        seed: Seed of the cached path's shuffling and view draws.
+        seed: Seed of the cached path's shuffling and view draws (None: drawn once per run
+            and recorded in ``run.json``, so a resume keeps it).
         oom_retries: On an out-of-memory error (``ResourceExhaustedError``, e.g. a GPU batch too
             large), halve the batch size (``Dataset.rebatch``) and try again up to this many
             times; with ``backup`` the retry resumes from the last finished epoch.
         verbose: Keras verbosity.
+        resume: ``"auto"`` (continue an unfinished run of this configuration, else start a
+            new one), ``True`` (continue one, or raise), ``False`` (always a new run) or the
+            name of a run folder of ``log_dir`` to continue (refused if its configuration
+            differs).
 
     Returns:
-        The `keras.callbacks.History` of the run.
+        The `keras.callbacks.History` of the run; ``history.run_dir`` is its folder.
 
     Example:
-    >>> import numpy as np, tempfile, tl_suite
+    >>> import numpy as np, os, tempfile, tl_suite
     >>> train = tl_suite.image_dataset(images=np.zeros((8, 32, 32), "uint8"),
     ...                                labels=np.arange(8) % 2, class_names=["no", "yes"],
     ...                                verbose=False)
     >>> model = tl_suite.build_image_classifier("tiny_efficientnet_lite", num_classes=2, weights=None)
     >>> history = tl_suite.fit(model, train, epochs=2, log_dir=tempfile.mkdtemp(), verbose=0)
-    >>> len(history.history["loss"]), model.class_names
-    (2, ['no', 'yes'])
+    >>> len(history.history["loss"]), model.class_names, os.path.basename(history.run_dir)
+    (2, ['no', 'yes'], 'run-001')
+    >>> sorted(os.listdir(history.run_dir))
+    ['.lock', 'best.keras', 'run.json', 'train', 'training_log.csv']
     """
     monitor = monitor or ("val_loss" if validation is not None else "loss")
     _check_arguments(model, epochs, initial_epoch, monitor, validation, cache_features)
-    if is_transfer_model(model):
-        _warn_without_info(train)
-        for dataset, argument in ((train, "train"), (validation, "validation")):
-            if dataset is not None:
-                check_tokenized(model, dataset, argument)
-                match_label_names(model, dataset, argument, adopt=True)
-    os.makedirs(log_dir, exist_ok=True)
-    all_callbacks = _callbacks(log_dir, monitor, checkpoint, backup, early_stopping_patience,
-                               csv_log, callbacks)
+    check_learning_rate(model)
+    check_datasets(model, train, validation)
     forget(model)  # features remembered by an earlier fit
     cached = bool(cache_features) and is_frozen(model)
-
-    def run(train, validation):
-        if cached:
-            return fit_head_on_cached_features(
-                model, train, validation, epochs=epochs, callbacks=all_callbacks,
-                feature_views=feature_views, memory_budget=feature_cache_memory, seed=seed,
-                verbose=verbose, initial_epoch=initial_epoch,
-            )
-        return model.fit(
-            train, validation_data=validation, epochs=epochs, callbacks=all_callbacks,
-            verbose=verbose, shuffle=False,  # tf.data pipelines shuffle themselves
-            initial_epoch=initial_epoch,
-        )
-
-    return _fit_with_oom_retries(run, train, validation, oom_retries, backup)
+    run = open_run(log_dir, run_identity(model, train, cached, feature_views, seed, monitor),
+                   resume=resume, seed=seed, chief=chief_of(model), verbose=verbose != 0)
+    options = run_options(
+        validation, epochs=epochs, early_stopping_patience=early_stopping_patience,
+        monitor=monitor, checkpoint=checkpoint, backup=backup, csv_log=csv_log,
+        callbacks=callbacks, initial_epoch=initial_epoch, cached=cached,
+        feature_views=feature_views, feature_cache_memory=feature_cache_memory,
+        oom_retries=oom_retries, verbose=verbose,
+    )
+    try:
+        history = fit_in_run(model, train, validation, run, options)
+        run.update(status="finished")
+        return history
+    except NonFiniteLossError:
+        run.update(status="failed")
+        raise
+    finally:
+        run.release()
