@@ -11,6 +11,7 @@ import keras_hub
 import tensorflow as tf
 
 from tl_suite.models import heads
+from tl_suite.models.multi_worker import MultiWorkerFit
 
 
 def _check_label_names(label_names, num_outputs):
@@ -26,7 +27,7 @@ def _check_label_names(label_names, num_outputs):
 
 
 @keras.saving.register_keras_serializable(package="tl_suite")
-class TransferModel(keras_hub.models.Task):
+class TransferModel(MultiWorkerFit, keras_hub.models.Task):
     """Pretrained backbone + preprocessor + pool + head, with task, labels and layer groups.
 
     Subclasses (`ImageModel`, `TextModel`, `TokenClassifier`) build ``inputs`` and the pooled

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from tl_suite.data.info import dataset_info
 from tl_suite.models.compiling import compile_arguments, strategy_scope
+from tl_suite.models.multi_worker import HeadTrainer
 from tl_suite.training.batch_norm_folding import fold_batch_norm
 from tl_suite.training.feature_cache import FeatureCache, remember
 
@@ -37,7 +38,7 @@ def head_trainer(model, steps_per_execution=None):
     head = model.head
     distributed = model.distribute_strategy.num_replicas_in_sync > 1
     with strategy_scope(model):  # the trainer, its metrics and the optimizer share one strategy
-        trainer = keras.Model(head.inputs, head.outputs, name="head_on_features")
+        trainer = HeadTrainer(head.inputs, head.outputs, name="head_on_features")
         trainer.compile(
             optimizer=model.optimizer,
             # Head steps take about a millisecond: run several per call to cut Python overhead
