@@ -20,7 +20,7 @@ any row is not held. The kill loops and the tiny model are those of `tests/test_
 (its worker process is reused), so the test and this table measure the same thing.
 
 Run: `.venv/bin/python benchmarks/robustness.py [--kills 10] [--quick]` (``--quick``: the
-fast cases and 2 kills on the cached path, under a minute).
+fast cases and one kill during the training of the cached path, about a minute).
 """
 
 import argparse
@@ -32,6 +32,7 @@ import json
 import os
 import pathlib
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -74,21 +75,23 @@ def _raised(call):
 
 # ---- training: kills, disks, locks, NaN -------------------------------------------------------
 
-def kill_loop(path, kills, workspace):
-    """``kills`` real kill -9s of the worker on ``path``; the finished run is checked."""
-    import tl_suite  # noqa: F401 - imported once here, not in the timing of the loop
-
+def kill_loop(path, kills, workspace, during_training=False):
+    """``kills`` real kill -9s of the worker on ``path``; the finished run is checked. Kills
+    land at random moments from late in start-up to the second epoch (`kill_delays`), or with
+    ``during_training`` between the end of the first and of the last epoch."""
     reference = workspace / f"{path}-reference.npz"
-    seconds, output = reliability.run_worker(workspace / f"{path}-reference", path, reference)
+    _, output = reliability.run_worker(workspace / f"{path}-reference", path, reference)
     ready = float(output.split("ready at ")[1].split(" s")[0])
+    ends = [float(value) - ready for value in re.findall(r"epoch \d+ ended at ([\d.]+) s", output)]
+    delays = (ends[0], ends[-1]) if during_training else reliability.kill_delays(output)
     _, validation = reliability.tiny_splits(shuffle=path == "cached")
     rng = np.random.default_rng(13 if path == "cached" else 31)
     done, cycles, restored, started = 0, 0, [], time.monotonic()
     while done < kills:
         cycles += 1
         log_dir, out = workspace / f"{path}-killed-{cycles}", workspace / f"{path}-killed-{cycles}.npz"
-        count, outputs = reliability.kill_until_finished(log_dir, path, out, rng,
-                                                         (0.7 * ready, 0.95 * seconds), kills - done)
+        count, outputs = reliability.kill_until_finished(log_dir, path, out, rng, delays,
+                                                         kills - done)
         done += count
         restored += [int(text.split("Restored the backup of epoch ")[1].split()[0])
                      for text in outputs if "Restored the backup of epoch " in text]
@@ -473,10 +476,11 @@ def non_finite_data(workspace):
 def _cases(args):
     """(case, expected, function) rows; a function returns (observed, held) or a list of rows."""
     paths = ["cached"] if args.quick else ["cached", "plain"]
-    kills = 2 if args.quick else args.kills
+    kills = 1 if args.quick else args.kills
     cases = [(f"kill -9 at random moments ({path} path)",
               "every rerun resumes; weights = uninterrupted run; CSV epochs once; best.keras = "
-              "CSV's best; nothing torn", lambda w, p=path: kill_loop(p, kills, w)) for path in paths]
+              "CSV's best; nothing torn", lambda w, p=path: kill_loop(p, kills, w, args.quick))
+             for path in paths]
     cases += [
         ("full disk (injected ENOSPC)", "DiskFullError; backup and best.keras intact", full_disk_injected),
         ("NaN loss mid-run", "NonFiniteLossError; best.keras = best finite epoch", nan_mid_run),
@@ -517,7 +521,7 @@ def _run_case(case, expected, function, workspace):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--kills", type=int, default=10, help="kill -9s per training path")
-    parser.add_argument("--quick", action="store_true", help="fast subset (2 kills, cached path)")
+    parser.add_argument("--quick", action="store_true", help="fast subset (1 kill, cached path)")
     args = parser.parse_args()
     started = time.monotonic()
     workspace = pathlib.Path(tempfile.mkdtemp(prefix="tl_suite_robustness_"))

@@ -31,7 +31,7 @@ def _numbers(pattern, text):
 
 def test_every_benchmark_is_covered():
     covered = {"frozen_image_speed", "frozen_text_speed", "pipeline_throughput", "text_padding",
-               "image_accuracy", "text_accuracy", "ner_accuracy", "fine_tune_gain"}
+               "image_accuracy", "text_accuracy", "ner_accuracy", "fine_tune_gain", "robustness"}
     scripts = {path.stem for path in BENCHMARKS.glob("*.py") if not path.stem.startswith("_")}
     assert scripts == covered  # _common.py holds shared helpers
 
@@ -108,3 +108,11 @@ def test_fine_tune_gain():
     means, = re.findall(r"mean of 2 seeds: frozen (\d\.\d{4}) .*fine_tune (\d\.\d{4})", out)
     assert np.allclose([float(m) for m in means], [frozen, tuned], atol=2e-4)  # the BBC means are of the seed rows
     assert "adapter file" in out and "peak memory" in out
+
+
+def test_robustness_quick():
+    out = _run("robustness.py", "--quick")  # exits non-zero when a row is not held
+    rows = re.findall(r"^\| (.+?) \| .+ \| (held|NOT HELD) \|$", out, re.MULTILINE)
+    assert len(rows) >= 15 and all(held == "held" for _, held in rows), out
+    assert "kill -9 at random moments (cached path)" in dict(rows)
+    assert _numbers(r"kills survived \(cached\): (\d+)", out) == [1.0]

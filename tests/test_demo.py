@@ -5,7 +5,7 @@ from tl_suite import demo
 
 def test_main_job_trains_evaluates_and_writes_tensorboard_logs(tmp_path, capsys):
     log_dir = tmp_path / "logs"
-    results = demo.main(["--train-size", "200", "--test-size", "100", "--epochs", "1",
+    results = demo.main(["--train-size", "200", "--test-size", "100", "--epochs", "5",
                          "--text-examples", "120", "--text-epochs", "25", "--log-dir", str(log_dir)])
     printed = capsys.readouterr().out
     assert "Image test set classification report" in printed and "ankle boot" in printed
@@ -16,8 +16,10 @@ def test_main_job_trains_evaluates_and_writes_tensorboard_logs(tmp_path, capsys)
     assert os.path.exists(log_dir / "image" / "model.keras")
     assert results["image"]["confusion_matrix"].sum() == 100
     assert results["text"]["confusion_matrix"].sum() == 24
-    # Real pretrained features beat chance (0.1 / 0.2) after a very short training.
+    # Real pretrained features beat chance (0.1 / 0.2) after a very short training (the head
+    # trains on cached features: epochs take milliseconds).
     assert results["image"]["metrics"]["accuracy"] > 0.2
     assert results["text"]["metrics"]["accuracy"] > 0.4
     for kind in ("image", "text"):
-        assert os.listdir(log_dir / kind / "train") and os.listdir(log_dir / kind / "evaluation")
+        assert os.listdir(log_dir / kind / "run-001" / "train")
+        assert os.listdir(log_dir / kind / "evaluation")

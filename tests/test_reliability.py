@@ -22,6 +22,7 @@ import time
 import numpy as np
 import pytest
 
+_STARTED = time.monotonic()  # in a worker: about when the process started
 HERE = pathlib.Path(__file__).resolve()
 EPOCHS = 5
 _BEST_TOLERANCE = 1e-4  # best.keras re-evaluated vs the CSV's val_loss (feature folding ~1e-5)
@@ -63,7 +64,7 @@ def _worker(log_dir, path, epochs, out):
 
     import tl_suite
 
-    started = time.monotonic()
+    started = _STARTED
 
     class Pause(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -76,6 +77,7 @@ def _worker(log_dir, path, epochs, out):
     print(f"ready at {time.monotonic() - started:.2f} s", flush=True)
     tl_suite.fit(model, train, validation, log_dir=log_dir, callbacks=[Pause()], verbose=2,
                  **fit_arguments(cached, int(epochs)))
+    print("fit returned", flush=True)  # a kill from here on is not a kill of the fit
     np.savez(out, *model.head.get_weights())
     print(f"finished at {time.monotonic() - started:.2f} s", flush=True)
 
@@ -97,28 +99,65 @@ def run_worker(log_dir, path, out, epochs=EPOCHS):
     return time.monotonic() - started, result.stdout
 
 
-def kill_until_finished(log_dir, path, out, rng, delays, max_kills, epochs=EPOCHS, on_kill=None):
-    """Run the worker; kill it (SIGKILL) after ``rng.uniform(*delays)`` seconds, up to
-    ``max_kills`` times, running the same command again after each kill, until a run finishes.
-    ``on_kill(log_dir)`` is called after each kill. Returns (kills, outputs of every process)."""
-    kills, outputs = 0, []
+def _ready_at(text):
+    return float(text.split("ready at ")[1].split(" s")[0]) if "ready at " in text else None
+
+
+def _read(log):
+    log.seek(0)
+    return log.read()
+
+
+def _kill_at_random(process, log, rng, window, ready):
+    """Wait for a random moment ``rng.uniform(*window)`` seconds after the worker is ready
+    (negative: before, counted back from ``ready``, the start-up time seen last), then kill it
+    with SIGKILL unless its fit has already returned. Returns True when it was killed."""
+    delay, started = rng.uniform(*window), time.monotonic()
+    while delay >= 0 and process.poll() is None and _ready_at(_read(log)) is None:
+        time.sleep(0.02)  # timing from the worker's own start-up, whatever the machine's load
+    moment = time.monotonic() + delay if delay >= 0 else started + ready + delay
+    while process.poll() is None and time.monotonic() < moment:
+        time.sleep(0.01)
+    if process.poll() is not None or "fit returned" in _read(log):
+        process.wait(timeout=900)  # a rerun after a finished fit is a new run: not a kill
+        return False
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    return True
+
+
+def kill_until_finished(log_dir, path, out, rng, window, max_kills, epochs=EPOCHS, on_kill=None):
+    """Run the worker and kill it (SIGKILL) at a random moment of ``window`` (see
+    `kill_delays`), up to ``max_kills`` times, running the same command again after each
+    kill, until a run finishes. A process whose fit has returned is not killed (running the
+    command again would rightly start a new run). ``on_kill(log_dir)`` is called after each
+    kill. Returns (kills, outputs of every process)."""
+    kills, outputs, ready = 0, [], -window[0] * 4
     while True:
         with open(pathlib.Path(log_dir).parent / f"{pathlib.Path(log_dir).name}.out", "w+") as log:
             process = subprocess.Popen(worker_command(log_dir, path, out, epochs), stdout=log,
                                        stderr=subprocess.STDOUT, text=True, env=_environment())
-            try:
-                process.wait(timeout=rng.uniform(*delays) if kills < max_kills else 900)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait()
-                kills += 1
-            log.seek(0)
-            outputs.append(log.read())
+            if kills < max_kills:
+                kills += _kill_at_random(process, log, rng, window, ready)
+            else:
+                process.wait(timeout=900)
+            outputs.append(_read(log))
+            ready = _ready_at(outputs[-1]) or ready
         if process.returncode == 0:
             return kills, outputs
         assert process.returncode == -signal.SIGKILL, outputs[-1][-3000:]
         if on_kill is not None:
             on_kill(log_dir)
+
+
+def kill_delays(output):
+    """The window of kill moments, in seconds after the worker is ready, from an
+    uninterrupted worker's ``output``: from late in its start-up (a quarter of it before
+    ready) to the end of its second epoch, so that most kills land in feature caching and
+    training (each rerun then makes up to two epochs of progress) and some in start-up."""
+    ready = _ready_at(output)
+    second_epoch = float(output.split("epoch 1 ended at ")[1].split(" s")[0])
+    return -0.25 * ready, second_epoch - ready + 0.2
 
 
 def csv_rows(path):
@@ -127,6 +166,8 @@ def csv_rows(path):
 
 
 def run_folders(log_dir):
+    if not pathlib.Path(log_dir).is_dir():
+        return []
     return sorted(p for p in pathlib.Path(log_dir).iterdir() if p.is_dir() and p.name.startswith("run-"))
 
 
@@ -181,16 +222,16 @@ def test_ten_real_kills_per_path_resume_to_the_uninterrupted_result(tmp_path, pa
     """10 kills on each path (20 in all): each rerun resumes, and the finished run equals an
     uninterrupted one (head weights, CSV, best.keras), with nothing torn left behind."""
     reference = tmp_path / "reference.npz"
-    seconds, output = run_worker(tmp_path / "reference", path, reference)
-    ready = float(output.split("ready at ")[1].split(" s")[0])
+    _, output = run_worker(tmp_path / "reference", path, reference)
+    delays = kill_delays(output)
     _, validation = tiny_splits(shuffle=path == "cached")
     rng = np.random.default_rng(13 if path == "cached" else 31)
     kills, cycle = 0, 0
     while kills < 10:  # a cycle may finish before 10 kills: then another one in a new log_dir
         cycle += 1
         log_dir, out = tmp_path / f"killed-{cycle}", tmp_path / f"killed-{cycle}.npz"
-        done, outputs = kill_until_finished(log_dir, path, out, rng, (0.7 * ready, 0.95 * seconds),
-                                            10 - kills, on_kill=_check_after_kill)
+        done, outputs = kill_until_finished(log_dir, path, out, rng, delays, 10 - kills,
+                                            on_kill=_check_after_kill)
         kills += done
         check_finished_run(log_dir, out, reference, validation)
         started = [text for text in outputs if "Starting run" in text or "Resuming run" in text]
