@@ -14,20 +14,25 @@ def _model(make_model):
 
 def test_best_model_writes_the_best_epoch_of_the_whole_model(tmp_path, make_model):
     model = _model(make_model)
-    best = BestModel("val_accuracy", str(tmp_path / "best.keras"), full_model=model, min_interval=60)
+    path = tmp_path / "best.keras"
+    best = BestModel("val_accuracy", str(path), full_model=model, min_interval=60)
     best.set_model(model.head)
     weights = [np.array(w) for w in model.head.get_weights()]
     best.on_epoch_end(0, {"val_accuracy": 0.5})
-    kept = [w.copy() for w in model.head.get_weights()]
+    assert path.exists()  # the first improvement is written at once
+    first_write = path.stat().st_mtime_ns
     model.head.set_weights([w + 1 for w in weights])
-    best.on_epoch_end(1, {"val_accuracy": 0.4})  # worse (accuracy is maximised)
-    assert not os.path.exists(tmp_path / "best.keras")  # written at the end, not every epoch
+    best.on_epoch_end(1, {"val_accuracy": 0.6})  # better (accuracy is maximised)
+    kept = [w.copy() for w in model.head.get_weights()]
+    model.head.set_weights([w + 2 for w in weights])
+    best.on_epoch_end(2, {"val_accuracy": 0.4})
+    assert path.stat().st_mtime_ns == first_write  # at most one write a minute in between
     best.on_train_end()
-    saved = keras.saving.load_model(tmp_path / "best.keras")
+    saved = keras.saving.load_model(path)
     for got, expected in zip(saved.head.get_weights(), kept):
         np.testing.assert_array_equal(got, expected)
-    np.testing.assert_array_equal(model.head.get_weights()[0], weights[0] + 1)  # model untouched
-    assert (best.best, best.best_epoch, best.wait) == (0.5, 0, 1)
+    np.testing.assert_array_equal(model.head.get_weights()[0], weights[0] + 2)  # model untouched
+    assert (best.best, best.best_epoch, best.wait) == (0.6, 1, 1)
     assert maximizes("val_auc") and not maximizes("val_loss")
 
 

@@ -68,7 +68,8 @@ class BestModel(keras.callbacks.Callback):
         self.patience, self.restore_best, self.min_interval = patience, restore_best, min_interval
         self.maximize = maximizes(monitor)
         self.best, self.best_epoch, self.best_weights, self.wait = best, None, None, 0
-        self.unsaved, self.last_write, self.stopped_epoch = False, time.monotonic(), None
+        # The first improvement is written at once (a crash in the first minute leaves a file).
+        self.unsaved, self.last_write, self.stopped_epoch = False, -math.inf, None
 
     def improves(self, value):
         if value is None or not math.isfinite(value):
@@ -122,5 +123,5 @@ class BestModel(keras.callbacks.Callback):
         """Continue from a backup's state (and best weights, when the backup has them)."""
         self.best, self.best_epoch = state.get("best"), state.get("best_epoch")
         self.wait = state.get("wait", 0)
-        if best_weights is not None:
-            self.best_weights = best_weights
+        if best_weights is not None:  # written when training ends (even with no epoch left)
+            self.best_weights, self.unsaved = best_weights, True

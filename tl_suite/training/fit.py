@@ -4,6 +4,7 @@ A frozen tl_suite model trains its head on cached features (`cached_head`); any 
 (unfrozen, or a plain `keras.Model`) trains through its own ``model.fit``.
 """
 
+import errno
 import warnings
 
 import keras
@@ -18,6 +19,7 @@ from tl_suite.training.feature_cache import forget
 from tl_suite.training.non_finite import (NonFiniteLossError, StopOnNonFinite,
                                           check_learning_rate, recover)
 from tl_suite.training.runs import identity_of, open_run
+from tl_suite.training.safe_files import DiskFullError
 
 
 def check_tokenized(model, dataset, argument="dataset"):
@@ -157,6 +159,13 @@ def _fit_with_oom_retries(run, train, validation, oom_retries, backup):
         try:
             return run(train, validation)
         except tf.errors.ResourceExhaustedError as error:
+            if any(text in str(error) for text in ("No space left", "Disk quota")):
+                raise DiskFullError(
+                    errno.ENOSPC,
+                    "The disk is full: TensorFlow could not write a log or checkpoint file. "
+                    "Free some space (or use another log_dir) and run again; the files written "
+                    f"before are intact and an interrupted fit resumes from its backup. Received: {error}",
+                ) from error
             batch_size = batch_size_of(train)
             if attempt == oom_retries or batch_size < 2:
                 raise RuntimeError(

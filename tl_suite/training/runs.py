@@ -31,7 +31,7 @@ import time
 
 import keras
 
-from tl_suite.training.safe_files import read_json, write_json
+from tl_suite.training.safe_files import read_json, remove_stale_partials, write_json
 
 RUN_FILE = "run.json"
 _RUN_NAME = re.compile(r"^run-(\d+)$")
@@ -163,6 +163,7 @@ class Run:
         handle.write(f"process {os.getpid()}")
         handle.flush()
         self._lock = handle
+        remove_stale_partials(self.directory)  # left by a crash during an atomic write
 
     def release(self):
         """Release the lock (also released when the process dies)."""

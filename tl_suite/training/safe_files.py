@@ -81,6 +81,28 @@ def write_atomically(path, write, suffix=""):
     _fsync(folder)
 
 
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def remove_stale_partials(folder):
+    """Remove the temporary files (``.<name>.partial-<pid>...``) of dead processes in
+    ``folder`` (a crash in the middle of an atomic write leaves one)."""
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    for name in names:
+        head, _, tail = name.partition(".partial-")
+        pid = tail.split(".")[0]
+        if name.startswith(".") and head and pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(folder, name))
+
+
 def write_json(path, data):
     """Write ``data`` as JSON to ``path`` atomically."""
     def write(temporary):
