@@ -11,7 +11,6 @@ from tl_suite.fine_tuning.freezing import is_frozen, layer_groups, unfreeze
 from tl_suite.fine_tuning.schedules import SCHEDULES, make_schedule
 from tl_suite.training.backup import load_arrays, save_arrays
 from tl_suite.training.fit import check_datasets, chief_of, fit_in_run, run_options
-from tl_suite.training.non_finite import NonFiniteLossError
 from tl_suite.training.runs import identity_of, open_run
 
 _FROZEN_WEIGHTS = "frozen-stage.npz"  # the weights stage 1 ended with (a resume starts from them)
@@ -171,18 +170,11 @@ def fine_tune(
     identity = identity_of(model, fine_tune=recipe, monitor=run_options(validation)["monitor"])
     run = open_run(log_dir, identity, resume=resume, seed=seed, chief=chief_of(model),
                    verbose=verbose != 0)
-    try:
+    with run:  # finished, or failed on a non-finite loss; the lock released either way
         stages = _frozen_stage(model, train, validation, run, recipe, callbacks, verbose)
-        history = _unfrozen_stage(model, train, validation, run, stages, groups, recipe, dict(
+        return _unfrozen_stage(model, train, validation, run, stages, groups, recipe, dict(
             early_stopping_patience=early_stopping_patience, jit_compile=jit_compile,
             callbacks=callbacks, verbose=verbose))
-        run.update(status="finished")
-        return history
-    except NonFiniteLossError:
-        run.update(status="failed")
-        raise
-    finally:
-        run.release()
 
 
 def _frozen_stage(model, train, validation, run, recipe, callbacks, verbose):

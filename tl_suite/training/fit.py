@@ -16,8 +16,7 @@ from tl_suite.training.backup import RunBackup
 from tl_suite.training.best_model import BestModel
 from tl_suite.training.cached_head import fit_head_on_cached_features
 from tl_suite.training.feature_cache import forget
-from tl_suite.training.non_finite import (NonFiniteLossError, StopOnNonFinite,
-                                          check_learning_rate, recover)
+from tl_suite.training.non_finite import StopOnNonFinite, check_learning_rate, recover
 from tl_suite.training.runs import identity_of, open_run
 from tl_suite.training.safe_files import DiskFullError
 
@@ -398,12 +397,5 @@ def fit(
         feature_views=feature_views, feature_cache_memory=feature_cache_memory,
         oom_retries=oom_retries, verbose=verbose,
     )
-    try:
-        history = fit_in_run(model, train, validation, run, options)
-        run.update(status="finished")
-        return history
-    except NonFiniteLossError:
-        run.update(status="failed")
-        raise
-    finally:
-        run.release()
+    with run:  # finished, or failed on a non-finite loss; the lock released either way
+        return fit_in_run(model, train, validation, run, options)

@@ -31,6 +31,7 @@ import time
 
 import keras
 
+from tl_suite.training.non_finite import NonFiniteLossError
 from tl_suite.training.safe_files import read_json, remove_stale_partials, write_json
 
 RUN_FILE = "run.json"
@@ -164,6 +165,18 @@ class Run:
         handle.flush()
         self._lock = handle
         remove_stale_partials(self.directory)  # left by a crash during an atomic write
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, error_type, error, traceback):
+        """Mark the run finished (or failed, on a non-finite loss) and release its lock."""
+        if error_type is None:
+            self.update(status="finished")
+        elif issubclass(error_type, NonFiniteLossError):
+            self.update(status="failed")
+        self.release()
+        return False
 
     def release(self):
         """Release the lock (also released when the process dies)."""
