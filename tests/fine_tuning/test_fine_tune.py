@@ -150,3 +150,35 @@ def test_a_crashed_fine_tune_resumes_at_its_stage_and_epoch(tmp_path, tiny_array
     assert [stage[:3] for stage in history.stages] == [("frozen", 0, 1), ("unfrozen", 2, 4)]
     with open(tmp_path / "run-001" / "training_log.csv") as file:
         assert [int(row["epoch"]) for row in csv.DictReader(file)] == [0, 1, 2, 3, 4]
+
+
+def test_taggers_get_their_own_recipe_defaults_and_other_models_keep_theirs(
+        tmp_path, text_spec, monkeypatch):
+    from tl_suite.fine_tuning import fine_tune as fine_tune_module
+
+    assert fine_tune_module.get_recipe_defaults("classification") == {
+        "frozen_epochs": 1, "epochs": 3, "base_learning_rate": 1e-4}
+    assert fine_tune_module.get_recipe_defaults("token_classification") == {
+        "frozen_epochs": 40, "epochs": 5, "base_learning_rate": 2e-4}
+    # Small stand-ins for the tagger recipe, to see fine_tune take them (and only for taggers).
+    monkeypatch.setitem(fine_tune_module._TASK_DEFAULTS, "token_classification",
+                        {"frozen_epochs": 2, "epochs": 1, "base_learning_rate": 3e-4})
+    data = tl_suite.token_dataset(sentences=[["good", "film"], ["the", "plot"]] * 4,
+                                  tags=[["B-x", "O"], ["O", "B-x"]] * 4, batch_size=4, verbose=False)
+    tagger = tl_suite.build_token_classifier(text_spec, tags=data.tag_names, weights=None, seed=0)
+    history = tl_suite.fine_tune(tagger, data, log_dir=str(tmp_path / "tagger"), verbose=0)
+    assert [stage[:3] for stage in history.stages] == [("frozen", 0, 1), ("unfrozen", 2, 2)]
+    peak = tagger.optimizer.get_config()["learning_rate"]["config"]["maximal_learning_rate"]
+    assert peak == pytest.approx(3e-3)  # the head peaks at 10x the base rate
+    texts = tl_suite.text_dataset(texts=["good film", "bad plot"] * 4, labels=[1, 0] * 4,
+                                  batch_size=4, verbose=False)
+    classifier = tl_suite.build_text_classifier(text_spec, num_classes=2, weights=None, seed=0)
+    history = tl_suite.fine_tune(classifier, texts, log_dir=str(tmp_path / "classifier"), verbose=0)
+    assert [stage[:3] for stage in history.stages] == [("frozen", 0, 0), ("unfrozen", 1, 3)]
+    peak = classifier.optimizer.get_config()["learning_rate"]["config"]["maximal_learning_rate"]
+    assert peak == pytest.approx(1e-3)
+    # Explicit arguments win over the defaults.
+    fresh = tl_suite.build_token_classifier(text_spec, tags=data.tag_names, weights=None, seed=0)
+    history = tl_suite.fine_tune(fresh, data, frozen_epochs=0, epochs=2,
+                                 log_dir=str(tmp_path / "explicit"), verbose=0)
+    assert [stage[:3] for stage in history.stages] == [("unfrozen", 0, 1)]

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import tl_suite
+from tl_suite.models.decoding import decode_tags
 
 IMAGES = np.random.default_rng(2).integers(0, 256, size=(4, 24, 28, 3)).astype("uint8")
 
@@ -93,11 +94,46 @@ def test_token_rows_have_one_tag_per_word(built_models):
     assert [len(row["tags"]) for row in rows] == [3, 4]
     assert all(tag in model.tag_names for row in rows for tag in row["tags"])
     assert tl_suite.predict(model, "paris is big") == rows[:1]  # a single sentence
-    # The tags are the argmax of the model's output on each word's first piece.
+    # The tags decode the model's output on each word's first piece: by default the best
+    # sequence BIO allows, with decoding="argmax" each word's most likely tag.
     x, word_ids, _ = model.preprocessor.align(np.array(["paris is big"]))
-    best = keras.ops.convert_to_numpy(model(x)).argmax(axis=-1)[0]
     first_pieces = np.flatnonzero(np.asarray(word_ids)[0] >= 0)
-    assert rows[0]["tags"] == [model.tag_names[best[p]] for p in first_pieces]
+    probabilities = keras.ops.convert_to_numpy(model(x))[0, first_pieces]
+    assert rows[0]["tags"] == decode_tags(probabilities, model.tag_names)
+    argmax = tl_suite.predict(model, "paris is big", decoding="argmax")
+    assert argmax[0]["tags"] == [model.tag_names[i] for i in probabilities.argmax(axis=-1)]
+
+
+def _biased_token_classifier(text_spec, bias, sequence_length=128):
+    """A tagger over ["O", "B-loc", "I-loc"] whose output bias is ``bias`` (zero kernel), so
+    every word gets the same known probabilities."""
+    model = tl_suite.build_token_classifier(text_spec, tags=["O", "B-loc", "I-loc"], weights=None,
+                                            sequence_length=sequence_length, seed=0)
+    kernel, _ = model.head.get_layer("predictions").get_weights()
+    model.head.get_layer("predictions").set_weights([np.zeros_like(kernel), np.asarray(bias, "float32")])
+    return model
+
+
+def test_predicted_tags_never_break_bio_unless_argmax_is_asked_for(text_spec):
+    # Every word: I-loc .5, O .3, B-loc .2. Argmax tags every word I-loc (invalid after
+    # nothing); the best valid sequence opens the entity with B-loc and continues it.
+    model = _biased_token_classifier(text_spec, np.log([0.3, 0.2, 0.5]))
+    assert tl_suite.predict_tags(model, ["paris is big"], decoding="argmax") == [["I-loc"] * 3]
+    assert tl_suite.predict_tags(model, ["paris is big"]) == [["B-loc", "I-loc", "I-loc"]]
+    rows = tl_suite.predict(model, ["paris is big"], decoding="argmax")
+    assert rows[0]["tags"] == ["I-loc"] * 3
+    with pytest.raises(ValueError, match="Received: decoding='best'"):
+        tl_suite.predict_tags(model, ["paris is big"], decoding="best")
+    with pytest.raises(ValueError, match="Received: decoding='best'"):
+        tl_suite.predict(model, ["paris is big"], decoding="best")
+
+
+def test_a_long_sentence_is_decoded_across_its_windows(text_spec):
+    # One entity across a window boundary stays one entity: the second window continues it.
+    model = _biased_token_classifier(text_spec, np.log([0.3, 0.2, 0.5]), sequence_length=8)
+    sentence = "the quick brown fox jumped " * 3
+    tags = tl_suite.predict_tags(model, [sentence])[0]
+    assert len(tags) == 15 and tags == ["B-loc"] + ["I-loc"] * 14
 
 
 def test_predict_tags_returns_one_tag_per_word_even_for_long_sentences(text_spec):
@@ -107,9 +143,10 @@ def test_predict_tags_returns_one_tag_per_word_even_for_long_sentences(text_spec
     predicted = tl_suite.predict_tags(model, sentences)
     assert [len(p) for p in predicted] == [3, 25, 0, 2]
     assert all(tag in model.tags for tags in predicted for tag in tags)
-    # A window holds whole words: the long sentence is tagged as its windows would be alone.
-    windows = tl_suite.predict_tags(model, ["the quick brown fox jumped", "the quick brown"])
-    assert predicted[1][:5] == windows[0]
+    # A window holds whole words: each word's probabilities are those of its window alone.
+    windows = tl_suite.predict_tags(model, ["the quick brown fox jumped", "the quick brown"],
+                                    decoding="argmax")
+    assert tl_suite.predict_tags(model, sentences[1:2], decoding="argmax")[0][:5] == windows[0]
 
 
 def test_non_tl_suite_model_is_refused():

@@ -61,6 +61,28 @@ class _Stages:
         return last
 
 
+# What `fine_tune` does when an argument is left at None. Taggers get their own recipe,
+# measured on Twitter NER with MiniLM-L6 (benchmarks/fine_tune_gain.py --parts ner, three model
+# seeds, constrained decoding): 40 cheap head epochs on cached features, then 5 unfrozen epochs
+# peaking at 2e-4 gave entity F1 0.540 (std 0.007), against 0.529 (std 0.007) at 1e-4, better
+# on each seed; the per-word head starts from nothing and the data are a few thousand sentences.
+_DEFAULTS = {"frozen_epochs": 1, "epochs": 3, "base_learning_rate": 1e-4}
+_TASK_DEFAULTS = {
+    "token_classification": {"frozen_epochs": 40, "epochs": 5, "base_learning_rate": 2e-4},
+}
+
+
+def get_recipe_defaults(task):
+    """The values `fine_tune` takes for ``frozen_epochs``, ``epochs`` and
+    ``base_learning_rate`` left at None, for a model of ``task`` (``model.task``).
+
+    Example:
+    >>> get_recipe_defaults("classification")
+    {'frozen_epochs': 1, 'epochs': 3, 'base_learning_rate': 0.0001}
+    """
+    return {**_DEFAULTS, **_TASK_DEFAULTS.get(task, {})}
+
+
 def _check_arguments(model, frozen_epochs, epochs, schedule, base_learning_rate, unfreeze_groups):
     check_integer("frozen_epochs", frozen_epochs, 0)
     check_integer("epochs", epochs, 1)
@@ -89,9 +111,9 @@ def fine_tune(
     model,
     train,
     validation=None,
-    frozen_epochs=1,
-    epochs=3,
-    base_learning_rate=1e-4,
+    frozen_epochs=None,
+    epochs=None,
+    base_learning_rate=None,
     learning_rate=None,
     layer_decay=0.8,
     unfreeze_groups=None,
@@ -126,9 +148,11 @@ def fine_tune(
         model: A compiled tl_suite model (image or text).
         train: Training dataset (finite).
         validation: Optional validation dataset.
-        frozen_epochs: Head-only epochs first (0 skips stage 1).
-        epochs: Epochs with the base unfrozen.
-        base_learning_rate: Peak learning rate of the top base group in stage 2.
+        frozen_epochs: Head-only epochs first (0 skips stage 1). Default (None): 1; 40 for
+            taggers (`build_token_classifier`), whose per-word head trains on cached features.
+        epochs: Epochs with the base unfrozen. Default (None): 3; 5 for taggers.
+        base_learning_rate: Peak learning rate of the top base group in stage 2. Default
+            (None): 1e-4; 2e-4 for taggers (see `get_recipe_defaults`).
         learning_rate: Peak learning rate of the head in stage 2 (default 10x
             ``base_learning_rate``).
         layer_decay: Learning-rate multiplier from one base group to the group below (1: same).
@@ -160,6 +184,11 @@ def fine_tune(
     >>> [stage[:3] for stage in history.stages]
     [('frozen', 0, 0), ('unfrozen', 1, 2)]
     """
+    defaults = get_recipe_defaults(getattr(model, "task", None))
+    frozen_epochs = defaults["frozen_epochs"] if frozen_epochs is None else frozen_epochs
+    epochs = defaults["epochs"] if epochs is None else epochs
+    if base_learning_rate is None:
+        base_learning_rate = defaults["base_learning_rate"]
     groups = _check_arguments(model, frozen_epochs, epochs, schedule, base_learning_rate,
                               unfreeze_groups)
     learning_rate = 10 * base_learning_rate if learning_rate is None else learning_rate

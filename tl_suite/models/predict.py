@@ -3,6 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
+from tl_suite.models.decoding import check_decoding, decode_tags
 from tl_suite.models.task import TransferModel
 from tl_suite.preprocessing.tokens import word_windows
 
@@ -46,7 +47,7 @@ def _label_rows(model, outputs, top_k, threshold):
     return rows
 
 
-def predict(model, inputs, top_k=3, threshold=0.5, batch_size=32):
+def predict(model, inputs, top_k=3, threshold=0.5, batch_size=32, decoding="constrained"):
     """Predict on raw inputs and return one row (a dict) per example, ready for
     ``pandas.DataFrame(rows)``.
 
@@ -57,7 +58,8 @@ def predict(model, inputs, top_k=3, threshold=0.5, batch_size=32):
     Rows: classification ``{"label", "probability", "top_labels", "top_probabilities"}``
     (top ``top_k``); multi-label ``{"labels" (>= threshold), "probabilities": {name: p}}``;
     regression ``{"value"}`` (one unnamed output) or ``{output name: value}``; token
-    classification ``{"words", "tags"}``. Rows of string or path inputs also hold ``"input"``.
+    classification ``{"words", "tags"}`` (tags decoded as ``decoding`` says, see
+    `predict_tags`). Rows of string or path inputs also hold ``"input"``.
 
     Example:
     >>> import numpy as np, tl_suite
@@ -71,11 +73,13 @@ def predict(model, inputs, top_k=3, threshold=0.5, batch_size=32):
     _check_model(model, "predict")
     if not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"`top_k` must be a positive integer. Received: top_k={top_k!r}.")
+    check_decoding(decoding)
     if model.task == "token_classification":
         sentences = [inputs] if isinstance(inputs, str) else list(inputs)
         words = [s.split() if isinstance(s, str) else list(s) for s in sentences]
         return [{"words": w, "tags": t}
-                for w, t in zip(words, predict_tags(model, words, batch_size=batch_size))]
+                for w, t in zip(words, predict_tags(model, words, batch_size=batch_size,
+                                                    decoding=decoding))]
     outputs = model.predict(inputs, batch_size=batch_size, verbose=0)
     rows = _label_rows(model, outputs, top_k, threshold)
     names = _input_names(inputs)
@@ -84,11 +88,24 @@ def predict(model, inputs, top_k=3, threshold=0.5, batch_size=32):
     return rows
 
 
-def predict_tags(model, sentences, batch_size=32):
+def predict_tags(model, sentences, batch_size=32, decoding="constrained"):
     """Tag every word of ``sentences`` (strings or lists of words) with ``model``'s tags.
 
     Sentences longer than the model's sequence length are tagged in consecutive windows, so
-    every input word gets exactly one tag.
+    every input word gets exactly one tag; the windows' per-word probabilities are joined and
+    the whole sentence decoded at once.
+
+    Args:
+        model: A model from `build_token_classifier`.
+        sentences: Strings (split on whitespace) or lists of words.
+        batch_size: Windows per forward pass.
+        decoding: ``"constrained"`` (default): the most likely tag sequence that the tags'
+            scheme allows (BIO or BIOES: no ``I-x`` after ``O``; see `decode_tags`); tags of
+            no scheme (e.g. ``"PER"``, ``"LOC"``) decode by argmax. ``"argmax"``: each word's
+            most likely tag on its own.
+
+    Returns:
+        One list of tag names per sentence, one tag per word.
     """
     _check_model(model, "predict_tags")
     if model.task != "token_classification":
@@ -96,24 +113,27 @@ def predict_tags(model, sentences, batch_size=32):
             "`predict_tags` needs a model from `build_token_classifier`. "
             f"Received: a {model.task} model."
         )
+    check_decoding(decoding)
     words = [s.split() if isinstance(s, str) else list(s) for s in sentences]
     windows, owners = word_windows(model.preprocessor, words)
     forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    window_tags = []
+    window_probabilities = []
     for start in range(0, len(windows), batch_size):
-        window_tags.extend(_tag_windows(model, forward, windows[start:start + batch_size]))
-    results = [[] for _ in words]
-    for owner, tags in zip(owners, window_tags):
-        results[owner].extend(tags)
-    return results
+        window_probabilities.extend(
+            _word_probabilities(model, forward, windows[start:start + batch_size]))
+    per_sentence = [[] for _ in words]
+    for owner, probabilities in zip(owners, window_probabilities):
+        per_sentence[owner].append(probabilities)
+    return [decode_tags(np.concatenate(parts), model.tag_names, decoding) for parts in per_sentence]
 
 
-def _tag_windows(model, forward, chunk):
+def _word_probabilities(model, forward, chunk):
+    """Per window of words, the ``(words, tags)`` probabilities on each word's first piece."""
     x, word_ids, _ = model.preprocessor.align(tf.ragged.constant(chunk, dtype=tf.string, ragged_rank=1))
-    predicted = np.asarray(forward(x)).argmax(axis=-1)
+    outputs = np.asarray(forward(x))
     word_ids = np.asarray(word_ids)
-    tags = []
+    rows = []
     for row, window in enumerate(chunk):
-        positions = np.flatnonzero(word_ids[row] >= 0)
-        tags.append([model.tag_names[predicted[row, p]] for p in positions][:len(window)])
-    return tags
+        positions = np.flatnonzero(word_ids[row] >= 0)[:len(window)]
+        rows.append(outputs[row, positions])
+    return rows

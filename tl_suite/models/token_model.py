@@ -59,7 +59,9 @@ def build_token_classifier(
     The model takes sentences (strings split on whitespace, or ragged batches of words); each
     word's label sits on its first word piece and the other pieces are masked out of the loss.
     Use `tl_suite.predict` (or `predict_tags`) to get one tag per input word back (long
-    sentences in windows).
+    sentences in windows): by default the most likely tag sequence the tags' BIO/BIOES scheme
+    allows (no ``I-x`` after ``O``), as `tl_suite.evaluate` scores it; ``decoding="argmax"``
+    gives each word's most likely tag. `tl_suite.fine_tune` has its own defaults for taggers.
 
     Args:
         backbone: As in `build_text_classifier`.
