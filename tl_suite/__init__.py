@@ -7,8 +7,9 @@ Public API (everything else is private):
 - Models (one contract, `TransferModel`): `build_image_classifier`, `build_text_classifier`,
   `build_text_regressor`, `build_token_classifier`, `predict`, `predict_tags`, `load_model`
 - Data: `image_dataset`, `text_dataset`, `token_dataset`, `read_conll`, `DatasetInfo`,
-  `dataset_info`, `with_info`; offline data `load_fashion_mnist`, `bbc_news_path`, `twitter_ner_path`
-- Training: `fit`, `evaluate`; errors `NonFiniteLossError`, `DiskFullError`, `RunLockedError`
+  `dataset_info`, `with_info`; offline data `load_fashion_mnist`, `bbc_news_path`, `twitter_ner_path`,
+  `load_spam_assassin`, `load_movie_reviews`
+- Training: `fit`, `evaluate`, `run_baseline`; errors `NonFiniteLossError`, `DiskFullError`, `RunLockedError`
 - Fine-tuning: `freeze`, `unfreeze`, `recompile`, `layer_groups`, `fine_tune`,
   `find_learning_rate`, `LearningRateSweep`, `DiscriminativeAdam`, `OneCycle`, `warmup_cosine`;
   LoRA adapters: `save_adapter`, `load_adapter`, `merge_lora`
@@ -21,6 +22,7 @@ rebuild saved tl_suite models (or use `tl_suite.load_model`).
 from tl_suite.backbones.registry import get_backbone, list_backbones, register_backbone
 from tl_suite.backbones.spec import BackboneSpec
 from tl_suite.backbones.text import TextBackboneSpec
+from tl_suite.data.corpora import load_movie_reviews, load_spam_assassin
 from tl_suite.data.images import image_dataset
 from tl_suite.data.info import DatasetInfo, dataset_info, with_info
 from tl_suite.data.sources import bbc_news_path, load_fashion_mnist, twitter_ner_path
@@ -39,6 +41,7 @@ from tl_suite.models.task import TransferModel
 from tl_suite.models.text_model import build_text_classifier, build_text_regressor
 from tl_suite.models.token_model import build_token_classifier
 from tl_suite.strategy import get_strategy, set_mixed_precision
+from tl_suite.training.baselines import run_baseline
 from tl_suite.training.evaluate import evaluate
 from tl_suite.training.fit import fit
 from tl_suite.training.non_finite import NonFiniteLossError
@@ -77,12 +80,15 @@ __all__ = [
     "load_adapter",
     "load_fashion_mnist",
     "load_model",
+    "load_movie_reviews",
+    "load_spam_assassin",
     "merge_lora",
     "predict",
     "predict_tags",
     "read_conll",
     "recompile",
     "register_backbone",
+    "run_baseline",
     "save_adapter",
     "set_mixed_precision",
     "text_dataset",

@@ -92,7 +92,9 @@ def test_long_texts_are_cut_and_truncation_is_counted(spec):
                         sequence_length=16, max_characters=50_000, verbose=False)
     notes = data.report.notes
     assert notes["texts longer than max_characters=50000, cut there"] == 1
-    assert notes["texts longer than sequence_length=16 tokens (the model keeps the first tokens)"] == 1
+    key = ("texts longer than sequence_length=16 tokens of tiny_bert's tokenizer (the model keeps "
+           "the first tokens; tokens lost: median 9,986, most 9,986)")  # 10,000 pieces + 2 - 16
+    assert notes[key] == 1
     texts, _ = _all(data)
     assert max(len(t) for t in texts) == 50_000
 
@@ -139,13 +141,13 @@ def test_tokenize_once_gives_the_same_predictions_and_training_as_raw_strings(sp
     assert x["token_ids"].shape == (4, 16)  # padded to the longest (truncated) text of the batch
     assert x["token_ids"].numpy()[2].tolist()[:4] == [2, 5, 3, 0]  # [CLS] the [SEP] [PAD]
     assert x["padding_mask"].numpy().sum(axis=1).tolist() == [4, 7, 3, 16] and y.numpy().tolist() == [0, 1, 0, 1]
-    model = build_text_classifier(spec, num_classes=2, weights=None, sequence_length=16, seed=0)
+    model = build_text_classifier(spec, num_classes=2, weights=None, sequence_length=16, seed=0, wide_tokens=None)
     np.testing.assert_allclose(model.predict(raw, verbose=0), model.predict(tokenized, verbose=0), atol=1e-6)
     # Training on pre-tokenized batches moves the head exactly like raw strings do.
     heads = []
     for data in (raw, tokenized):
         trained = build_text_classifier(spec, num_classes=2, weights=None, sequence_length=16,
-                                        seed=0, learning_rate=1e-2)
+                                        seed=0, learning_rate=1e-2, wide_tokens=None)
         tl_suite.fit(trained, data, epochs=2, log_dir=str(tmp_path / str(len(heads))), verbose=0,
                      cache_features=False, early_stopping_patience=None)
         heads.append([w.numpy() for w in trained.get_layer("head").weights])
@@ -156,7 +158,7 @@ def test_tokenize_once_gives_the_same_predictions_and_training_as_raw_strings(sp
 def test_tokenized_dataset_for_another_sequence_length_is_refused(spec, tmp_path):
     data = text_dataset(texts=["good film", "bad"], labels=[1, 0], backbone=spec,
                         sequence_length=32, tokenize=True, verbose=False)
-    model = build_text_classifier(spec, num_classes=2, weights=None, sequence_length=16)
+    model = build_text_classifier(spec, num_classes=2, weights=None, sequence_length=16, wide_tokens=None)
     with pytest.raises(ValueError, match="`train` was tokenized for backbone='tiny_bert' with sequence_length=32"):
         tl_suite.fit(model, data, epochs=1, log_dir=str(tmp_path), verbose=0)
     with pytest.raises(ValueError, match="tokenize=True needs `backbone`"):
@@ -215,7 +217,18 @@ def test_pair_checks_apply_to_either_text(spec):
     long_pairs = text_dataset(texts=[("a b c", "a b c d"), ("a b", "c"), ("a b c d a b", "c")],
                               labels=[0, 1, 0], backbone=spec, sequence_length=9, verbose=False)
     assert long_pairs.report.notes[
-        "texts longer than sequence_length=9 tokens (the model keeps the first tokens)"] == 2
+        "texts longer than sequence_length=9 tokens of tiny_bert's tokenizer (the model keeps the "
+        "first tokens; tokens lost: median 1, most 1)"] == 2
+
+
+def test_truncation_is_reported_without_a_backbone_by_the_default_tokenizer():
+    texts = ["word " * 10, "word " * 30, "word " * 100, "short"]
+    data = text_dataset(texts=texts, labels=[0, 1, 0, 1], sequence_length=16, verbose=False)
+    # MiniLM: one piece per "word", plus [CLS] and [SEP]: 12, 32 and 102 tokens -> 16 and 86 lost
+    assert data.report.notes == {
+        "texts longer than sequence_length=16 tokens of minilm_l6's tokenizer (the model keeps the "
+        "first tokens; tokens lost: median 51, most 86)": 2}
+    assert "tokens lost: median 51, most 86" in str(data.report)
 
 
 def test_pairs_tokenized_once_are_packed_like_the_model_does(spec):
@@ -233,7 +246,7 @@ def test_pairs_tokenized_once_are_packed_like_the_model_does(spec):
     last, _ = list(tokenized)[1]
     assert last["token_ids"].numpy().tolist() == reference["token_ids"].numpy().tolist() == [[2, 18, 3, 19, 3]]
     raw = text_dataset(**kwargs)
-    model = build_text_classifier(spec, num_classes=2, weights=None, sequence_length=16, seed=0)
+    model = build_text_classifier(spec, num_classes=2, weights=None, sequence_length=16, seed=0, wide_tokens=None)
     np.testing.assert_allclose(model.predict(raw, verbose=0), model.predict(tokenized, verbose=0), atol=1e-6)
     bucketed = text_dataset(bucket_by_length=True, **kwargs)
     assert sorted(zip(*_pairs(bucketed)[:2])) == sorted(texts)

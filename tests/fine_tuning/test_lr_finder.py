@@ -42,11 +42,15 @@ def test_find_learning_rate_on_an_unfrozen_text_model(text_spec, text_data):
     _, _, data = text_data
     model = tl_suite.build_text_classifier(text_spec, num_classes=2, weights=None, seed=0)
     tl_suite.unfreeze(model, groups=1)
+    model.preprocessor.adapt(data)  # the TF-IDF vocabulary: learnt once, kept (see below)
     before = [np.array(w) for w in model.weights]
     sweep = tl_suite.find_learning_rate(model, data, num_steps=8, verbose=False)
     assert len(sweep.raw_losses) >= 5 and np.all(np.isfinite(sweep.raw_losses))
     for value, weight in zip(before, model.weights):
         np.testing.assert_array_equal(value, np.array(weight))
+    fresh = tl_suite.build_text_classifier(text_spec, num_classes=2, weights=None, seed=0)
+    tl_suite.find_learning_rate(fresh, data, num_steps=5, verbose=False)  # learns it as fit does
+    assert fresh.preprocessor.tf_idf.vocabulary == model.preprocessor.tf_idf.vocabulary
 
 
 def test_find_learning_rate_argument_errors(image_splits):

@@ -177,8 +177,11 @@ def test_prepare_turns_a_raw_batch_into_model_inputs_and_labels(built_models, tr
         assert y.shape == x["token_ids"].shape and sorted(set(y.numpy().ravel())) == [-1, 0, 1]
         assert len(first_pieces) == 9  # one labelled position per word (3 sentences x 3 words)
     else:
-        assert set(x) == {"token_ids", "segment_ids", "padding_mask"}
+        wide = {"tf_idf"} if model.wide_tokens else set()  # the TF-IDF branch of frozen text models
+        assert set(x) == {"token_ids", "segment_ids", "padding_mask"} | wide
         assert x["token_ids"].shape.rank == (3 if kind == "windowed_text" else 2)
+        if wide:
+            assert tuple(x["tf_idf"].shape) == (len(y_raw), model.wide_tokens)
         np.testing.assert_array_equal(y, y_raw)
     assert model.prepare(x_raw)[1] is None
 

@@ -8,6 +8,7 @@ import tl_suite
 from tl_suite.backbones import text as text_backbones
 from tl_suite.models.layers import ClsPooling, MaskedMeanPooling, WindowMean, WindowsToBatch
 from tl_suite.preprocessing.text import TextPreprocessor
+from tests.models.conftest import VOCABULARY
 
 @pytest.fixture
 def spec(text_spec):
@@ -33,19 +34,24 @@ def test_spec_pooling_defaults_and_overrides(spec):
     assert text_backbones.preset_spec("bert_base_en_uncased").pooling == "pooler"
     for pooling, layer_type in [("mean", MaskedMeanPooling), ("cls", ClsPooling),
                                 ("pooler", keras.layers.Identity)]:
-        model = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, pooling=pooling)
+        model = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, pooling=pooling,
+                                               wide_tokens=None)
         assert isinstance(model.pool, layer_type) and model.pooling == pooling
+        wide = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, pooling=pooling)
+        assert isinstance(wide.get_layer("encoder_pool"), layer_type)  # joined by the TF-IDF branch
         assert model.get_config()["pooling"] == pooling
     with pytest.raises(ValueError, match="Received: pooling='max'"):
         tl_suite.build_text_classifier(spec, num_classes=2, weights=None, pooling="max")
 
 
 def test_pooled_features_are_what_each_pooling_says(spec):
-    model = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, pooling="cls")
+    model = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, pooling="cls",
+                                           wide_tokens=None)
     x, _ = model.prepare(np.array(["good film", "bad"]))
     sequence = model.backbone(x)["sequence_output"]
     np.testing.assert_allclose(model.features_model()(x), sequence[:, 0, :], rtol=1e-6)
-    mean = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, pooling="mean")
+    mean = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, pooling="mean",
+                                          wide_tokens=None)
     mean.backbone.set_weights(model.backbone.get_weights())
     mask = keras.ops.convert_to_numpy(x["padding_mask"])
     expected = [np.asarray(sequence)[row, mask[row]].mean(axis=0) for row in range(2)]
@@ -163,7 +169,7 @@ def test_windowed_model_trains_with_its_window_layers(spec):
                                            max_windows=3, learning_rate=5e-2, seed=0)
     assert model.jit_compile is False  # windows are picked with data-dependent shapes
     assert isinstance(model.get_layer("windows_to_batch"), WindowsToBatch)
-    assert isinstance(model.pool, WindowMean)
+    assert isinstance(model.get_layer("encoder_pool"), WindowMean)  # then joined by the TF-IDF branch
     texts = np.array(["good film " * 4, "bad film " * 4, "good", "bad"] * 2)
     losses = _losses(model, texts, np.array([1, 0, 1, 0] * 2))
     assert losses[-1] < losses[0]
@@ -188,3 +194,106 @@ def test_token_classifier_validates_tags_and_puts_the_head_on_every_piece(spec):
     outputs = keras.ops.convert_to_numpy(model(x))
     assert outputs.shape == (*x["token_ids"].shape, 2)
     np.testing.assert_allclose(outputs.sum(axis=-1), 1.0, rtol=1e-5)
+
+
+# The wide branch: TF-IDF features of the raw text joined to the encoder's pooled features.
+
+WIDE_TEXTS = ["good film", "bad film", "good good film", "bad bad film", "the film is good",
+              "the film is bad", "paris is good", "london is bad"]
+WIDE_LABELS = ["positive", "negative"] * 4
+
+
+def _wide_data(**kwargs):
+    return tl_suite.text_dataset(texts=WIDE_TEXTS, labels=WIDE_LABELS, batch_size=4,
+                                 class_names=["negative", "positive"], verbose=False, **kwargs)
+
+
+def test_wide_branch_is_the_frozen_default_and_one_argument_away(spec):
+    model = tl_suite.build_text_classifier(spec, num_classes=2, weights=None)
+    assert model.wide_tokens == 20_000 and model.preprocessor.wide_tokens == 20_000
+    assert model.pool.output.shape[-1] == 8 + 20_000  # encoder features (hidden 8) + TF-IDF
+    assert "tf_idf" in {t.name for t in model.inputs}
+    assert tl_suite.build_text_classifier(spec, num_classes=2, weights=None, lora_rank=2).wide_tokens is None
+    encoder_only = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, wide_tokens=None)
+    assert encoder_only.pool.output.shape[-1] == 8 and encoder_only.preprocessor.tf_idf is None
+    assert tl_suite.build_text_regressor(spec, weights=None, wide_tokens=64).pool.output.shape[-1] == 72
+    with pytest.raises(ValueError, match="wide_tokens=1"):
+        tl_suite.build_text_classifier(spec, num_classes=2, weights=None, wide_tokens=1)
+
+
+def test_fit_learns_the_vocabulary_once_and_it_is_saved(spec, tmp_path):
+    model = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, wide_tokens=40, seed=1)
+    untrained = model.predict(["good film"], verbose=0)  # before fit: zeros on the wide branch
+    assert untrained.shape == (1, 2) and not model.preprocessor.tf_idf.is_adapted
+    tl_suite.fit(model, _wide_data(), epochs=2, log_dir=str(tmp_path / "a"), verbose=0)
+    vocabulary = model.preprocessor.tf_idf.vocabulary
+    assert vocabulary[:3] == ["[UNK]", "film", "bad"] or vocabulary[:3] == ["[UNK]", "film", "good"]
+    assert "good film" in vocabulary
+    # a second fit on other texts keeps the vocabulary the head was trained on
+    other = tl_suite.text_dataset(texts=["zebra zebra"] * 4, labels=["positive"] * 4,
+                                  class_names=["negative", "positive"], verbose=False)
+    tl_suite.fit(model, other, epochs=1, log_dir=str(tmp_path / "b"), verbose=0)
+    assert model.preprocessor.tf_idf.vocabulary == vocabulary
+    texts = ["good film", "bad film in london", "unseen words only"]
+    before = model.predict(texts, verbose=0)
+    model.save(tmp_path / "wide.keras")
+    reloaded = keras.saving.load_model(tmp_path / "wide.keras")
+    assert reloaded.preprocessor.tf_idf.vocabulary == vocabulary and reloaded.wide_tokens == 40
+    np.testing.assert_allclose(reloaded.predict(texts, verbose=0), before, rtol=1e-5, atol=1e-6)
+
+
+def test_wide_branch_carries_word_evidence_the_encoder_lacks(tmp_path):
+    # A random encoder cannot tell the classes apart from 1-token texts it maps to [UNK];
+    # the TF-IDF branch sees the words and learns them.
+    spec = text_backbones.tiny_bert_spec(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    texts = ["alpha", "beta"] * 16
+    train = tl_suite.text_dataset(texts=texts, labels=["a", "b"] * 16, class_names=["a", "b"],
+                                  batch_size=8, verbose=False)
+    scores = {}
+    for wide in (None, 16):
+        model = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, wide_tokens=wide,
+                                               seed=3, learning_rate=5e-2)
+        tl_suite.fit(model, train, epochs=15, log_dir=str(tmp_path / str(wide)), verbose=0,
+                     early_stopping_patience=None)
+        scores[wide] = tl_suite.evaluate(model, train, verbose=False)["metrics"]["accuracy"]
+    assert scores[16] == 1.0 and scores[None] == 0.5
+
+
+def test_cached_and_plain_paths_train_the_same_wide_head(tmp_path):
+    # The base's own dropout off: keras' functional call passes the outer `training` on to the
+    # backbone, so the plain path would train with the base's dropout (not the cached path).
+    spec = text_backbones.tiny_bert_spec(VOCABULARY, dropout=0.0)
+    train = _wide_data(shuffle=False)
+    heads = []
+    for cache in (False, True):
+        keras.utils.set_random_seed(7)
+        model = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, wide_tokens=30,
+                                               dropout=0.0, seed=7)
+        tl_suite.fit(model, train, epochs=3, log_dir=str(tmp_path / str(cache)), cache_features=cache,
+                     early_stopping_patience=None, verbose=0)
+        heads.append([np.array(w) for w in model.head.weights])
+    wide_rows = heads[0][0][8:]  # the kernel rows of the TF-IDF features
+    assert np.abs(wide_rows).max() > 0
+    for plain, cached in zip(*heads):
+        np.testing.assert_allclose(plain, cached, rtol=1e-4, atol=1e-5)
+
+
+def test_wide_branch_with_pairs_windows_and_keras_fit(spec, tmp_path):
+    pairs = tl_suite.text_dataset(texts=[("good", "film"), ("bad", "film")] * 4, labels=WIDE_LABELS,
+                                  class_names=["negative", "positive"], verbose=False)
+    model = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, wide_tokens=20)
+    tl_suite.fit(model, pairs, epochs=1, log_dir=str(tmp_path), verbose=0)
+    assert "good film" in model.preprocessor.tf_idf.vocabulary  # a pair counts as one text
+    windowed = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, wide_tokens=20,
+                                              sequence_length=8, max_windows=2)
+    windowed.fit(tf.constant(WIDE_TEXTS), np.array([1, 0] * 4), epochs=1, verbose=0)  # Keras' own fit
+    assert windowed.preprocessor.tf_idf.is_adapted and "film" in windowed.preprocessor.tf_idf.vocabulary
+    assert windowed.predict(["good film " * 6], verbose=0).shape == (1, 2)
+
+
+def test_wide_branch_refuses_token_ids(spec, tmp_path):
+    tokenized = tl_suite.text_dataset(texts=WIDE_TEXTS, labels=WIDE_LABELS, backbone=spec,
+                                      tokenize=True, verbose=False)
+    model = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, wide_tokens=20)
+    with pytest.raises(ValueError, match="without tokenize=True"):
+        tl_suite.fit(model, tokenized, epochs=1, log_dir=str(tmp_path), verbose=0)

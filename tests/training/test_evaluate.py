@@ -1,4 +1,5 @@
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -149,3 +150,58 @@ def test_token_classification_is_entity_level_one_tag_per_word(text_spec, tmp_pa
     correct = sum(t == p for a, b in zip(expected, result["predicted_tags"]) for t, p in zip(a, b))
     assert result["metrics"]["token_accuracy"] == pytest.approx(correct / words)
     assert result["figure"].axes[0].get_title() == "Entity F1 per type"
+
+
+BIO_TAGS = ["O", "B-per", "I-per"]
+
+
+def test_token_report_decodes_the_best_valid_bio_sequence_by_default():
+    # One sentence of three words (the middle word has two pieces: label -1 on the second).
+    y_true = np.array([[-1, 1, 2, -1, 0, -1]])  # [CLS] B-per I-per (piece) O [SEP]
+    y_pred = np.zeros((1, 6, 3))
+    y_pred[0, 1] = [0.55, 0.40, 0.05]  # argmax O, B-per close behind
+    y_pred[0, 2] = [0.10, 0.10, 0.80]  # argmax I-per: invalid after O
+    y_pred[0, 3] = [0.90, 0.05, 0.05]  # an unlabelled piece: ignored
+    y_pred[0, 4] = [0.70, 0.20, 0.10]
+    argmax = evaluate_module.token_report(y_true, y_pred, BIO_TAGS, decoding="argmax")
+    assert argmax["predicted_tags"] == [["O", "I-per", "O"]]
+    constrained = evaluate_module.token_report(y_true, y_pred, BIO_TAGS)
+    assert constrained["true_tags"] == [["B-per", "I-per", "O"]]
+    assert constrained["predicted_tags"] == [["B-per", "I-per", "O"]]  # .40 * .80 > .55 * .10
+    assert constrained["metrics"]["f1"] == 1.0 and constrained["metrics"]["token_accuracy"] == 1.0
+    # seqeval reads the stray I-per as an entity of its own: right type, wrong start.
+    assert argmax["metrics"]["f1"] == 0.0
+    assert argmax["metrics"]["token_accuracy"] == pytest.approx(2 / 3)
+
+
+def test_token_report_warns_when_the_true_tags_break_bio():
+    y_true = np.array([[-1, 0, 2, -1]])  # O I-per: IOB1 data
+    y_pred = np.tile([0.2, 0.2, 0.6], (1, 4, 1))
+    with pytest.warns(UserWarning, match="1 of 1 sentences break the BIO scheme.*decoding='argmax'"):
+        evaluate_module.token_report(y_true, y_pred, BIO_TAGS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = evaluate_module.token_report(y_true, y_pred, BIO_TAGS, decoding="argmax")
+    assert result["predicted_tags"] == [["I-per", "I-per"]]
+
+
+def test_evaluate_decoding_option_matches_predict_tags(text_spec):
+    tags = ["O", "B-loc", "I-loc"]
+    sentences = ["paris is big", "good fox", "paris fox", "big film is good"]
+    tag_ids = [[1, 2, 0], [0, 0], [1, 0], [0, 1, 2, 2]]
+    data = tf.data.Dataset.from_tensor_slices(
+        (sentences, tf.ragged.constant(tag_ids).to_tensor(-1))).batch(3)
+    data = tl_suite.with_info(data, kind="tokens", class_names=tags, label_mode="tags")
+    model = tl_suite.build_token_classifier(text_spec, tags=tags, weights=None, seed=0)
+    # A head that prefers I-loc everywhere: argmax breaks BIO, the default decoding never does.
+    kernel, _ = model.head.get_layer("predictions").get_weights()
+    model.head.get_layer("predictions").set_weights(
+        [np.zeros_like(kernel), np.log([0.3, 0.2, 0.5]).astype("float32")])
+    for decoding in ("constrained", "argmax"):
+        result = tl_suite.evaluate(model, data, verbose=False, decoding=decoding)
+        assert result["predicted_tags"] == tl_suite.predict_tags(model, sentences, decoding=decoding)
+    assert result["predicted_tags"][0] == ["I-loc"] * 3  # the argmax result
+    default = tl_suite.evaluate(model, data, verbose=False)
+    assert default["predicted_tags"][0] == ["B-loc", "I-loc", "I-loc"]
+    with pytest.raises(ValueError, match="Received: decoding='crf'"):
+        tl_suite.evaluate(model, data, verbose=False, decoding="crf")

@@ -162,8 +162,9 @@ def preset_spec(preset):
 
 
 def tiny_bert_spec(vocabulary, name="tiny_bert", num_layers=2, hidden_dim=8, pooling="mean",
-                   max_sequence_length=512):
-    """A tiny random BERT with ``vocabulary`` (a list of word pieces), for fast tests.
+                   max_sequence_length=512, dropout=0.1):
+    """A tiny random BERT with ``vocabulary`` (a list of word pieces), for fast tests
+    (``dropout``: the backbone's own dropout rate, keras-hub's default 0.1).
 
     The vocabulary must contain ``[PAD]``, ``[UNK]``, ``[CLS]``, ``[SEP]`` and ``[MASK]``.
     """
@@ -180,7 +181,7 @@ def tiny_bert_spec(vocabulary, name="tiny_bert", num_layers=2, hidden_dim=8, poo
         backbone = keras_hub.models.BertBackbone(
             vocabulary_size=len(vocabulary), num_layers=num_layers, num_heads=2,
             hidden_dim=hidden_dim, intermediate_dim=2 * hidden_dim,
-            max_sequence_length=max_sequence_length,
+            max_sequence_length=max_sequence_length, dropout=dropout,
         )
         return backbone, make_tokenizer()
 

@@ -232,11 +232,31 @@ def _check_arguments(batch_size, validation_split, subset, backbone, bucket_by_l
         )
 
 
-def _count_truncated(report, lengths, sequence_length):
-    report.note(
-        f"texts longer than sequence_length={sequence_length} tokens (the model keeps the "
-        "first tokens)", int((lengths > sequence_length).sum()),
-    )
+COUNTING_BACKBONE = "minilm_l6"  # whose tokenizer counts truncation when no backbone is given
+
+
+def _count_truncated(report, lengths, sequence_length, backbone_name):
+    """Note how many examples are longer than ``sequence_length`` tokens and how many tokens
+    they lose (median and most)."""
+    lost = lengths[lengths > sequence_length] - sequence_length
+    if len(lost):
+        report.note(
+            f"texts longer than sequence_length={sequence_length} tokens of {backbone_name}'s "
+            f"tokenizer (the model keeps the first tokens; tokens lost: median "
+            f"{int(np.median(lost)):,}, most {int(lost.max()):,})", len(lost),
+        )
+
+
+def _truncation_lengths(backbone, columns):
+    """``(packed lengths, backbone name)`` by ``backbone``'s tokenizer, or by the default text
+    backbone's when None (None when that one is not installed)."""
+    try:
+        spec = get_text_backbone(backbone or COUNTING_BACKBONE)
+        return packed_lengths(spec.tokenizer(), columns), spec.name
+    except FileNotFoundError:
+        if backbone is not None:
+            raise
+        return None, None
 
 
 def text_dataset(
@@ -282,8 +302,9 @@ def text_dataset(
 
     Bad input: empty or whitespace-only texts (either text of a pair) and rows with missing
     values are skipped and counted; texts longer than ``max_characters`` are cut there and
-    counted; with ``backbone`` given, examples longer than ``sequence_length`` tokens (a pair:
-    both texts together) are counted (the model truncates them). Files are decoded with
+    counted; examples longer than ``sequence_length`` tokens (a pair: both texts together) are
+    counted with the tokens they lose (median, most), by ``backbone``'s tokenizer or, without
+    it, by the default text backbone's (``minilm_l6``). Files are decoded with
     ``encoding`` (UTF-8 by default): with ``encoding_errors="strict"`` a .txt file of a
     ``directory`` that does not decode is skipped and listed, a CSV/JSONL file that does not is
     an error naming the byte offset and the fix; with ``"replace"`` bad bytes become U+FFFD
@@ -306,7 +327,8 @@ def text_dataset(
         validation_split, subset, seed: Seeded split as in `image_dataset`.
         batch_size: Batch size.
         shuffle: Shuffle the training data every epoch.
-        backbone: Text backbone name or spec, to count truncated texts and bucket by length.
+        backbone: Text backbone name or spec, to count truncated texts (default: by
+            ``minilm_l6``'s tokenizer), bucket by length and tokenize.
         sequence_length: Model sequence length (for the truncation count).
         bucket_by_length: Batch texts of similar token length together (needs ``backbone``), so
             dynamic padding pads little.
@@ -353,15 +375,15 @@ def text_dataset(
     encoded = encoded[chosen]
     report.used = len(encoded)
     report.count_classes(encoded, class_names)
-    lengths = rows = tokenized = None
-    if backbone is not None:
+    rows = tokenized = None
+    lengths, counted_by = _truncation_lengths(backbone, columns)
+    if lengths is not None:
+        _count_truncated(report, lengths, sequence_length, counted_by)
+    if tokenize:
         spec = get_text_backbone(backbone)
         tokenizer = spec.tokenizer()
-        lengths = packed_lengths(tokenizer, columns)
-        _count_truncated(report, lengths, sequence_length)
-        if tokenize:
-            rows = tokenize_texts(tokenizer, columns, sequence_length)
-            tokenized = tokenized_info(spec.name, sequence_length, tokenizer)
+        rows = tokenize_texts(tokenizer, columns, sequence_length)
+        tokenized = tokenized_info(spec.name, sequence_length, tokenizer)
     if verbose:
         print(report)
     options = dict(batch_size=batch_size, cache=cache, shuffle=shuffle, seed=seed,

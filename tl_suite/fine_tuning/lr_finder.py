@@ -150,6 +150,8 @@ def find_learning_rate(model, train, start_learning_rate=1e-7, end_learning_rate
         raise ValueError(f"`num_steps` must be an integer >= 5. Received: num_steps={num_steps!r}.")
     growth = (end_learning_rate / start_learning_rate) ** (np.arange(num_steps) / (num_steps - 1))
     sweep = _Sweep(start_learning_rate * growth, smoothing, diverge_factor)
+    if getattr(model.preprocessor, "needs_adapt", False):
+        model.preprocessor.adapt(train)  # the TF-IDF vocabulary, as `fit` learns it
     _run_sweep(model, train, sweep, verbose)
     tried = sweep.rates[:len(sweep.raw)]
     losses, raw = np.array(sweep.smoothed), np.array(sweep.raw)

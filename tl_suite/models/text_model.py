@@ -12,22 +12,32 @@ from tl_suite.models.task import TransferModel
 from tl_suite.models.text_base import check_text_arguments, enable_lora, load_frozen_text_base
 from tl_suite.preprocessing.text import TextPreprocessor
 from tl_suite.preprocessing.windows import WindowedTextPreprocessor
-from tl_suite.validation import label_count
+from tl_suite.validation import check_integer, label_count
+
+DEFAULT_WIDE_TOKENS = 20_000  # TF-IDF vocabulary of the wide branch (words and word pairs)
 
 
-def text_features(backbone, pooling, max_windows=1):
+def text_features(backbone, pooling, max_windows=1, wide_tokens=None):
     """``(inputs, pooled features)`` of a BERT-family ``backbone``; with ``max_windows > 1``
-    inputs are ``(batch, windows, length)`` and each present window is encoded, then averaged."""
+    inputs are ``(batch, windows, length)`` and each present window is encoded, then averaged.
+    With ``wide_tokens`` a ``"tf_idf"`` input of that width joins the pooled features (the
+    wide branch)."""
+    pool_name = "encoder_pool" if wide_tokens else "pool"
     if max_windows == 1:
-        inputs = backbone.input
-        outputs = backbone(inputs, training=False)  # dropout off; stays off after unfreeze
-        return inputs, layers.pool(pooling, outputs, inputs)
-    inputs = {name: keras.Input(shape=(None, None), dtype=tensor.dtype, name=name)
-              for name, tensor in backbone.input.items()}
-    windows = layers.WindowsToBatch(name="windows_to_batch")(inputs)
-    outputs = backbone(windows, training=False)
-    vectors = layers.pool(pooling, outputs, windows, name="window_pool")
-    return inputs, layers.WindowMean(name="pool")(vectors, inputs["padding_mask"])
+        inputs = dict(backbone.input)
+        outputs = backbone(backbone.input, training=False)  # dropout off; stays off after unfreeze
+        features = layers.pool(pooling, outputs, inputs, name=pool_name)
+    else:
+        inputs = {name: keras.Input(shape=(None, None), dtype=tensor.dtype, name=name)
+                  for name, tensor in backbone.input.items()}
+        windows = layers.WindowsToBatch(name="windows_to_batch")(inputs)
+        outputs = backbone(windows, training=False)
+        vectors = layers.pool(pooling, outputs, windows, name="window_pool")
+        features = layers.WindowMean(name=pool_name)(vectors, inputs["padding_mask"])
+    if not wide_tokens:
+        return inputs, features
+    inputs["tf_idf"] = keras.Input(shape=(wide_tokens,), name="tf_idf")
+    return inputs, keras.layers.Concatenate(name="pool")([features, inputs["tf_idf"]])
 
 
 @keras.saving.register_keras_serializable(package="tl_suite")
@@ -35,14 +45,21 @@ class TextModel(TransferModel):
     """A text backbone, a pooling layer and a dense head (see `build_text_classifier`)."""
 
     def __init__(self, backbone, preprocessor, num_outputs, task="classification", pooling="mean",
-                 max_windows=1, **kwargs):
-        inputs, features = text_features(backbone, pooling, max_windows)
+                 max_windows=1, wide_tokens=None, **kwargs):
+        inputs, features = text_features(backbone, pooling, max_windows, wide_tokens)
         super().__init__(backbone, preprocessor, inputs, features, num_outputs, task, **kwargs)
-        self.pooling, self._max_windows = pooling, max_windows
+        self.pooling, self._max_windows, self.wide_tokens = pooling, max_windows, wide_tokens
 
     @property
     def max_windows(self):
         return self._max_windows
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.fit`; first learns the TF-IDF vocabulary of the wide branch from ``x``
+        (the training texts) if it is not learnt yet (`tl_suite.fit` does the same)."""
+        if getattr(self.preprocessor, "needs_adapt", False) and x is not None:
+            self.preprocessor.adapt(x)
+        return super().fit(x, y, *args, **kwargs)
 
     def resolve_jit_compile(self, jit_compile):
         """Windowed models pick the windows present in each batch (a data-dependent shape),
@@ -58,27 +75,40 @@ class TextModel(TransferModel):
         return False
 
     def get_config(self):
-        return {**super().get_config(), "pooling": self.pooling, "max_windows": self.max_windows}
+        return {**super().get_config(), "pooling": self.pooling, "max_windows": self.max_windows,
+                "wide_tokens": self.wide_tokens}
 
 
-def _make_preprocessor(tokenizer, sequence_length, dynamic_padding, max_windows):
+def _make_preprocessor(tokenizer, sequence_length, dynamic_padding, max_windows, wide_tokens):
     if max_windows > 1:
         return WindowedTextPreprocessor(tokenizer, sequence_length=sequence_length,
-                                        max_windows=max_windows, dynamic_padding=dynamic_padding)
+                                        max_windows=max_windows, dynamic_padding=dynamic_padding,
+                                        wide_tokens=wide_tokens)
     return TextPreprocessor(tokenizer, sequence_length=sequence_length,
-                            dynamic_padding=dynamic_padding)
+                            dynamic_padding=dynamic_padding, wide_tokens=wide_tokens)
+
+
+def _wide_tokens(wide_tokens, lora_rank):
+    if wide_tokens == "auto":
+        return None if lora_rank else DEFAULT_WIDE_TOKENS
+    if wide_tokens is not None:
+        check_integer("wide_tokens", wide_tokens, 2, hint=", 'auto' or None")
+    return wide_tokens
 
 
 def _build_text_model(backbone, num_outputs, task, label_names, weights, sequence_length, pooling,
-                      dynamic_padding, seed, lora_rank, jit_compile, max_windows, **head):
+                      dynamic_padding, seed, lora_rank, jit_compile, max_windows, wide_tokens,
+                      **head):
     check_text_arguments(sequence_length, head["dropout"], pooling, lora_rank, max_windows)
+    wide_tokens = _wide_tokens(wide_tokens, lora_rank)
     spec, base, tokenizer = load_frozen_text_base(backbone, weights, sequence_length, seed)
     pooling = pooling or spec.pooling
     if pooling == "pooler" and "pooled_output" not in base.output:
         pooling = "cls"  # families without a trained pooler (e.g. DistilBERT, RoBERTa)
     model = TextModel(
-        base, _make_preprocessor(tokenizer, sequence_length, dynamic_padding, max_windows),
-        num_outputs, task=task, pooling=pooling, max_windows=max_windows, label_names=label_names,
+        base, _make_preprocessor(tokenizer, sequence_length, dynamic_padding, max_windows, wide_tokens),
+        num_outputs, task=task, pooling=pooling, max_windows=max_windows, wide_tokens=wide_tokens,
+        label_names=label_names,
         backbone_name=spec.name, layer_groups=spec.layer_groups(base, pooling),
         name=f"text_{task}", **head,
     )
@@ -104,6 +134,7 @@ def build_text_classifier(
     jit_compile="auto",
     max_windows=1,
     class_names=None,
+    wide_tokens="auto",
 ):
     """Build a compiled text classifier that takes raw strings (or pairs of strings).
 
@@ -141,6 +172,12 @@ def build_text_classifier(
             Costs about one ``sequence_length`` pass per window; 1 (default) truncates.
         class_names: Names of the classes / labels, saved with the model (``fit`` also takes
             them from the training dataset when not given here).
+        wide_tokens: Width of the wide branch: each text's TF-IDF vector over this many words
+            and word pairs (`TfIdfVectorizer`, vocabulary learnt from the training texts by
+            ``fit`` and saved with the model) joins the encoder's pooled features before the
+            head, so the head sees both the sentence meaning and the exact words (rare names,
+            URLs, the whole text however long). ``"auto"`` (default): 20,000 for a frozen base,
+            None with ``lora_rank``; None: the encoder's features only.
 
     Returns:
         A compiled `TextModel` (a `TransferModel`, itself a `keras_hub.models.Task`).
@@ -163,7 +200,7 @@ def build_text_classifier(
     return _build_text_model(
         backbone, num_classes, "multi_label" if multi_label else "classification", class_names,
         weights, sequence_length, pooling, dynamic_padding, seed, lora_rank, jit_compile,
-        max_windows, dropout=dropout, hidden_units=hidden_units,
+        max_windows, wide_tokens, dropout=dropout, hidden_units=hidden_units,
         hidden_activation=hidden_activation, learning_rate=learning_rate,
     )
 
@@ -184,6 +221,7 @@ def build_text_regressor(
     jit_compile="auto",
     max_windows=1,
     output_names=None,
+    wide_tokens="auto",
 ):
     """Build a compiled text regressor (linear outputs, mean squared error) on raw strings or
     text pairs (e.g. user text + item text -> rating).
@@ -202,7 +240,7 @@ def build_text_regressor(
     num_outputs = label_count("num_outputs", num_outputs, output_names, 1)
     return _build_text_model(
         backbone, num_outputs, "regression", output_names, weights, sequence_length, pooling,
-        dynamic_padding, seed, lora_rank, jit_compile, max_windows, dropout=dropout,
+        dynamic_padding, seed, lora_rank, jit_compile, max_windows, wide_tokens, dropout=dropout,
         hidden_units=hidden_units, hidden_activation=hidden_activation,
         learning_rate=learning_rate,
     )

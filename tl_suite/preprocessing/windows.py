@@ -26,9 +26,10 @@ class WindowedTextPreprocessor(TextPreprocessor):
     dropped. With ``dynamic_padding`` a batch is cut to its most windows and longest window.
     """
 
-    def __init__(self, tokenizer, sequence_length=128, max_windows=4, dynamic_padding=True, **kwargs):
+    def __init__(self, tokenizer, sequence_length=128, max_windows=4, dynamic_padding=True,
+                 wide_tokens=None, **kwargs):
         super().__init__(tokenizer=tokenizer, sequence_length=sequence_length,
-                         dynamic_padding=dynamic_padding, **kwargs)
+                         dynamic_padding=dynamic_padding, wide_tokens=wide_tokens, **kwargs)
         self.max_windows = max_windows
 
     def build(self, input_shape):
@@ -51,9 +52,9 @@ class WindowedTextPreprocessor(TextPreprocessor):
                 "pass raw strings: build the dataset without tokenize=True. Received: a batch "
                 f"of token ids with keys {sorted(x)}."
             )
-        x = tf.convert_to_tensor(x)
+        texts = tf.convert_to_tensor(x)
         # keras-hub tokenizers run a pure-Python path in eager mode; windows need the TF one.
-        x = self._windows(x)
+        x = self.with_tf_idf(self._windows(texts), texts)
         return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
 
     @tf.function(reduce_retracing=True)

@@ -1,6 +1,7 @@
 """`evaluate`: one pass over a dataset, then the metrics, report and figure of the model's task."""
 
 import os
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -8,8 +9,11 @@ from sklearn import metrics as sk_metrics
 
 from tl_suite.data.info import dataset_info
 from tl_suite.models.compiling import is_frozen, is_transfer_model
+from tl_suite.models.decoding import (check_decoding, decode_tags, detect_tag_scheme,
+                                      find_invalid_sequences)
 from tl_suite.progress import progress
 from tl_suite.training import feature_cache
+from tl_suite.training.baselines import compare, run_baseline
 from tl_suite.training.batch_norm_folding import fold_batch_norm
 from tl_suite.training.figures import (confusion_matrix_figure, log_figure, per_label_f1_figure,
                                        scatter_figure)
@@ -124,22 +128,31 @@ def regression_report(y_true, y_pred):
     }
 
 
-def _tag_sequences(y_true, y_pred, tags):
-    """Per sentence, the true and predicted tag of each word (its first, labelled piece)."""
+def _tag_sequences(y_true, y_pred, tags, decoding="constrained"):
+    """Per sentence, the true and predicted tag of each word (its first, labelled piece), the
+    predicted tags decoded from the words' probabilities as ``decoding`` says (`decode_tags`)."""
     true_sequences, predicted_sequences = [], []
-    for row_true, row_predicted in zip(y_true.astype(int), y_pred.argmax(axis=-1)):
+    for row_true, row_predicted in zip(y_true.astype(int), y_pred):
         words = row_true >= 0
         true_sequences.append([tags[t] for t in row_true[words]])
-        predicted_sequences.append([tags[p] for p in row_predicted[words]])
+        predicted_sequences.append(decode_tags(row_predicted[words], tags, decoding))
     return true_sequences, predicted_sequences
 
 
-def token_report(y_true, y_pred, tags):
+def token_report(y_true, y_pred, tags, decoding="constrained"):
     """Token classification (NER): entity-level precision/recall/F1 (seqeval), token accuracy,
-    a per-type report and figure."""
+    a per-type report and figure. ``decoding``: ``"constrained"`` (the best tag sequence the
+    BIO/BIOES scheme allows) or ``"argmax"`` (see `tl_suite.predict_tags`)."""
     from seqeval import metrics as seq_metrics
 
-    true_tags, predicted_tags = _tag_sequences(y_true, y_pred, tags)
+    true_tags, predicted_tags = _tag_sequences(y_true, y_pred, tags, decoding)
+    invalid = find_invalid_sequences(true_tags, tags) if decoding == "constrained" else []
+    if invalid:
+        warnings.warn(
+            f"The true tags of {len(invalid)} of {len(true_tags)} sentences break the "
+            f"{detect_tag_scheme(tags).upper()} scheme (e.g. {true_tags[invalid[0]]}): they look "
+            "like IOB1, where an entity may open with I-. Constrained decoding never predicts "
+            "that; pass decoding='argmax' to score such data.", stacklevel=3)
     report_dict = seq_metrics.classification_report(
         true_tags, predicted_tags, output_dict=True, zero_division=0
     )
@@ -189,15 +202,16 @@ def _log_scalars(log_dir, values, step=0):
     writer.close()
 
 
-def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step=0, verbose=True):
+def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step=0, verbose=True,
+             decoding="constrained", baseline=None):
     """Evaluate ``model`` on ``dataset``: metrics, report and figures.
 
     Single-label classification gives accuracy, a scikit-learn classification report and a
     confusion matrix; multi-label gives a per-label report (at ``threshold``), micro/macro F1 and
     Hamming loss; regression gives MAE, RMSE and R² and a predicted-vs-true scatter plot; token
     classification (NER) gives entity-level precision/recall/F1 (seqeval) with a per-type table
-    and figure, one tag per word. With ``log_dir`` the scalars and the figure are also written
-    to TensorBoard (``log_dir/evaluation``).
+    and figure, one tag per word (decoded as ``decoding`` says). With ``log_dir`` the scalars
+    and the figure are also written to TensorBoard (``log_dir/evaluation``).
 
     Args:
         model: A model from a tl_suite builder (a `TransferModel`).
@@ -208,6 +222,14 @@ def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step
         threshold: Decision threshold of multi-label outputs.
         step: TensorBoard step of the logged values.
         verbose: Show a progress bar while predicting.
+        decoding: Token classification: ``"constrained"`` (the most likely tag sequence the
+            BIO/BIOES scheme allows, as `predict_tags` does) or ``"argmax"`` (each word's most
+            likely tag).
+        baseline: Optional training dataset: the classical baseline (`run_baseline`: TF-IDF +
+            logistic regression for text, logistic regression on pooled pixels for images,
+            most frequent tag per word for NER) is trained on it, scored on ``dataset`` and
+            printed beside the model's figures (``result["baseline"]``, the report); a warning
+            says so when the model loses.
 
     Returns:
         A dict with ``"task"``, ``"metrics"`` (name → float), ``"report"`` (text),
@@ -232,6 +254,7 @@ def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step
             "model's task and label names); for other models use model.evaluate(dataset). "
             f"Received: model={type(model).__name__}."
         )
+    check_decoding(decoding)
     check_tokenized(model, dataset)
     match_label_names(model, dataset)
     y_true, y_pred = predict_with_labels(model, dataset, verbose=verbose)
@@ -241,11 +264,28 @@ def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step
     elif model.task == "multi_label":
         result = multi_label_report(y_true, y_pred, names, threshold)
     elif model.task == "token_classification":
-        result = token_report(y_true, y_pred, names)
+        result = token_report(y_true, y_pred, names, decoding)
     else:
         result = regression_report(y_true, y_pred)
     result.update(task=model.task, y_pred=y_pred)
+    if baseline is not None:
+        _add_baseline(result, baseline, dataset, verbose)
     if log_dir is not None:
         _log_scalars(log_dir, result["metrics"], step=step)
         log_figure(log_dir, _FIGURE_TAGS[model.task], result["figure"], step=step)
+        if baseline is not None:
+            _log_scalars(log_dir, {f"baseline_{k}": v for k, v in result["baseline"]["metrics"].items()}, step=step)
     return result
+
+
+def _add_baseline(result, train, test, verbose):
+    """Train the classical baseline on ``train``, score it on ``test`` and put it beside the
+    model's figures (``result["baseline"]``, the report); warn when the model loses."""
+    reference = run_baseline(train, test)
+    text, lost = compare(result["metrics"], reference, result["task"])
+    result["baseline"] = {**reference, "model_lost": lost}
+    result["report"] = f"{result['report']}\n\nBaseline on the same split:\n{text}"
+    if verbose:
+        print(text)
+    if lost:
+        warnings.warn(text.splitlines()[-1], stacklevel=3)

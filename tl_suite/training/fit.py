@@ -204,7 +204,9 @@ def run_identity(model, train, cached, feature_views, seed, monitor):
 
 def check_datasets(model, train, validation):
     """`fit`'s checks of the datasets against a tl_suite ``model`` (tokenization, label names
-    — adopted when the model has none — and a warning for a dataset without info)."""
+    — adopted when the model has none — and a warning for a dataset without info); then what
+    the preprocessor learns from the training data (a text model's TF-IDF vocabulary) is
+    learnt, once."""
     if not is_transfer_model(model):
         return
     _warn_without_info(train)
@@ -212,6 +214,8 @@ def check_datasets(model, train, validation):
         if dataset is not None:
             check_tokenized(model, dataset, argument)
             match_label_names(model, dataset, argument, adopt=True)
+    if getattr(model.preprocessor, "needs_adapt", False):
+        model.preprocessor.adapt(train)
 
 
 def run_options(validation, **given):
