@@ -14,7 +14,11 @@ def _seed():
 
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory):
-    """Each test session converts weights into its own cache, so conversion is tested too."""
+    """Each test session converts weights into its own cache, so conversion is tested too; the
+    corpus archives `make install` fetched stay where they are."""
+    from tl_suite.data.corpora import corpora_dir
+
+    os.environ.setdefault("TL_SUITE_CORPORA", corpora_dir())
     os.environ["TL_SUITE_CACHE_DIR"] = str(tmp_path_factory.mktemp("tl_suite_cache"))
 
 
