@@ -84,12 +84,8 @@ def _estimator(kind, task):
     return make_pipeline(StandardScaler(), model)
 
 
-def _task_of(labels, info):
-    if info.label_mode in ("multi_hot",):
-        return "multi_label"
-    if info.label_mode == "float" or np.asarray(labels).dtype.kind == "f" and np.asarray(labels).ndim == 1:
-        return "regression"
-    return "classification"
+def _task_of(info):
+    return {"multi_hot": "multi_label", "float": "regression"}.get(info.label_mode, "classification")
 
 
 def _scores(task, truth, predicted):
@@ -108,7 +104,7 @@ def _vector_baseline(train, test, info):
     x_test, y_test = _as_numpy_rows(test, "test")
     if y_train.ndim == 2 and info.label_mode == "one_hot":  # MixUp/CutMix labels
         y_train, y_test = y_train.argmax(axis=1), y_test.argmax(axis=1) if y_test.ndim == 2 else y_test
-    task = _task_of(y_train, info)
+    task = _task_of(info)
     if info.kind == "text":
         x_train, x_test = [t.decode("utf-8", "replace") for t in x_train], [t.decode("utf-8", "replace") for t in x_test]
         name = "TF-IDF + " + ("ridge regression" if task == "regression" else "logistic regression")
