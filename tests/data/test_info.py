@@ -14,9 +14,11 @@ def test_image_info_per_subset_and_no_loose_attributes(tiny_arrays):
     images, labels = tiny_arrays
     train, validation = image_dataset(images=images, labels=labels, class_names=["r", "g", "b"],
                                       validation_split=0.25, subset="both", augment=True, verbose=False)
+    split = {"validation_split": 0.25, "seed": 1337, "subset": "training"}
     assert train.info == DatasetInfo(kind="image", class_names=["r", "g", "b"], num_examples=45,
-                                     shuffled=True, augmented=True, label_mode="int")
-    assert validation.info.replace(num_examples=45, shuffled=True, augmented=True) == train.info
+                                     shuffled=True, augmented=True, label_mode="int", split=split)
+    assert validation.info.split == {**split, "subset": "validation"}
+    assert validation.info.replace(num_examples=45, shuffled=True, augmented=True, split=split) == train.info
     assert train.class_names == ["r", "g", "b"] and train.num_examples == 45 and train.report is None
     for name in ("augmented", "shuffled", "tokenized", "tag_names"):
         assert not hasattr(train, name)

@@ -25,7 +25,7 @@ def test_only_head_weights_are_trainable():
     assert model.trainable_weights and all(id(w) in head_weights for w in model.trainable_weights)
     assert len(model.trainable_weights) == 4  # hidden kernel+bias, output kernel+bias
     assert [layer.name for layer in model.head.layers[1:]] == [
-        "hidden0_dropout", "hidden0", "dropout", "predictions"]
+        "hidden0_dropout", "hidden0", "dropout", "predictions", "temperature"]
 
 
 def test_model_input_is_preprocessed_images_at_the_input_size():

@@ -210,8 +210,8 @@ def _wide_data(**kwargs):
 
 def test_wide_branch_is_the_frozen_default_and_one_argument_away(spec):
     model = tl_suite.build_text_classifier(spec, num_classes=2, weights=None)
-    assert model.wide_tokens == 20_000 and model.preprocessor.wide_tokens == 20_000
-    assert model.pool.output.shape[-1] == 8 + 20_000  # encoder features (hidden 8) + TF-IDF
+    assert model.wide_tokens == 50_000 and model.preprocessor.wide_tokens == 50_000
+    assert model.pool.output.shape[-1] == 8 + 50_000  # encoder features (hidden 8) + TF-IDF
     assert "tf_idf" in {t.name for t in model.inputs}
     assert tl_suite.build_text_classifier(spec, num_classes=2, weights=None, lora_rank=2).wide_tokens is None
     encoder_only = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, wide_tokens=None)
@@ -271,7 +271,7 @@ def test_cached_and_plain_paths_train_the_same_wide_head(tmp_path):
                                                dropout=0.0, seed=7)
         tl_suite.fit(model, train, epochs=3, log_dir=str(tmp_path / str(cache)), cache_features=cache,
                      early_stopping_patience=None, verbose=0)
-        heads.append([np.array(w) for w in model.head.weights])
+        heads.append([np.array(w) for w in model.head.trainable_weights])
     wide_rows = heads[0][0][8:]  # the kernel rows of the TF-IDF features
     assert np.abs(wide_rows).max() > 0
     for plain, cached in zip(*heads):
@@ -297,3 +297,25 @@ def test_wide_branch_refuses_token_ids(spec, tmp_path):
     model = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, wide_tokens=20)
     with pytest.raises(ValueError, match="without tokenize=True"):
         tl_suite.fit(model, tokenized, epochs=1, log_dir=str(tmp_path), verbose=0)
+
+
+def test_fit_chooses_the_head_branches_on_validation_and_the_choice_is_saved(spec, tmp_path, capsys):
+    train, validation = _wide_data(validation_split=0.5, subset="both", seed=3)
+    model = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, wide_tokens=30, seed=1)
+    assert model.branches == "encoder+tf_idf"
+    history = tl_suite.fit(model, train, validation, epochs=3, log_dir=str(tmp_path / "a"))
+    choice = history.branch_choice
+    losses = choice["validation_loss"]
+    assert set(losses) == {"encoder+tf_idf", "tf_idf"} and all(np.isfinite(list(losses.values())))
+    assert choice["chosen"] == min(losses, key=losses.get) == model.branches
+    assert f"Head branches: {choice['chosen']} (best validation loss" in capsys.readouterr().out
+    model.save(tmp_path / "chosen.keras")
+    assert keras.saving.load_model(tmp_path / "chosen.keras").branches == model.branches
+    # without validation data, or when asked not to, the head keeps both branches
+    for kwargs in ({"validation": None}, {"validation": validation, "choose_branches": False}):
+        other = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, wide_tokens=30)
+        history = tl_suite.fit(other, train, epochs=1, log_dir=str(tmp_path / "b"), verbose=0,
+                               resume=False, **kwargs)
+        assert history.branch_choice is None and other.branches == "encoder+tf_idf"
+    no_wide = tl_suite.build_text_classifier(spec, num_classes=2, weights=None, wide_tokens=None)
+    assert no_wide.branches == "encoder"

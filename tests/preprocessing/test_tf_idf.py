@@ -1,5 +1,6 @@
 import keras
 import numpy as np
+import tensorflow as tf
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer as SklearnTfidf
 
@@ -56,3 +57,15 @@ def test_zeros_before_adapt_and_state_survives_saving(tmp_path):
 def test_bad_arguments(arguments):
     with pytest.raises(ValueError, match="Received"):
         TfIdfVectorizer(**arguments)
+
+
+def test_a_layer_saved_before_adapt_reloads_empty_and_can_still_learn(tmp_path):
+    inputs = keras.Input(shape=(), dtype="string")
+    model = keras.Model(inputs, TfIdfVectorizer(6, ngrams=1, name="tf_idf")(inputs))
+    model.save(tmp_path / "empty.keras")  # Keras alone cannot reload an unadapted lookup
+    reloaded = keras.saving.load_model(tmp_path / "empty.keras")
+    layer = reloaded.get_layer("tf_idf")
+    assert not layer.is_adapted
+    np.testing.assert_array_equal(reloaded(tf.constant(["dog"])), np.zeros((1, 6)))
+    layer.adapt(["dog cat", "dog"])
+    assert layer.vocabulary[:2] == ["[UNK]", "dog"]

@@ -300,4 +300,5 @@ def image_dataset(
         return finish(dataset, info.replace(num_examples=len(indices), shuffled=bool(training and shuffle),
                                             augmented=bool(training and augment)))
 
-    return select_subset(split_indices(len(encoded), validation_split, subset, seed), make, subset)
+    return select_subset(split_indices(len(encoded), validation_split, subset, seed), make, subset,
+                         validation_split, seed)

@@ -26,6 +26,8 @@ class DatasetInfo:
         tokenized: For ``tokenize=True`` datasets, ``{"backbone", "sequence_length",
             "vocabulary_size"}`` (`fit` checks the model matches); else None.
         report: What reading the data found (a `DataReport`), or None.
+        split: ``{"validation_split", "seed", "subset"}`` for one side of a seeded split, or
+            None (all the data that was read).
     """
 
     kind: str
@@ -37,6 +39,7 @@ class DatasetInfo:
     text_pairs: bool = False
     tokenized: Optional[dict] = None
     report: object = None
+    split: Optional[dict] = None
 
     @property
     def tag_names(self):

@@ -7,6 +7,8 @@ and the two subsets never overlap.
 
 import numpy as np
 
+from tl_suite.data.info import attach_info, dataset_info
+
 SUBSETS = ("training", "validation", "both")
 
 
@@ -57,20 +59,25 @@ def split_indices(count, validation_split=None, subset=None, seed=1337):
     return {"training": order[:cut], "validation": order[cut:]}
 
 
-def select_subset(parts, make, subset):
+def select_subset(parts, make, subset, validation_split=None, seed=None):
     """Build the requested subset(s) from `split_indices` ``parts``.
 
     ``make(indices, training)`` builds one dataset (``training`` says whether it may be
     shuffled and augmented). Returns one dataset, or ``(train, validation)`` for
-    ``subset="both"``.
+    ``subset="both"``; each side's `DatasetInfo` records the split (``validation_split``,
+    ``seed``, which subset).
     """
     if "all" in parts:
         return make(parts["all"], True)
-    if subset == "training":
-        return make(parts["training"], True)
-    if subset == "validation":
-        return make(parts["validation"], False)
-    return make(parts["training"], True), make(parts["validation"], False)
+
+    def side(name):
+        dataset = make(parts[name], name == "training")
+        split = {"validation_split": validation_split, "seed": seed, "subset": name}
+        return attach_info(dataset, dataset_info(dataset).replace(split=split))
+
+    if subset in ("training", "validation"):
+        return side(subset)
+    return side("training"), side("validation")
 
 
 def sample_indices(count, max_examples, seed):

@@ -398,4 +398,5 @@ def text_dataset(
                                 lengths=lengths[indices] if bucket_by_length else None, **options)
         return finish(dataset, info.replace(num_examples=len(indices), shuffled=bool(training and shuffle)))
 
-    return select_subset(split_indices(len(encoded), validation_split, subset, seed), make, subset)
+    return select_subset(split_indices(len(encoded), validation_split, subset, seed), make, subset,
+                         validation_split, seed)

@@ -294,4 +294,5 @@ def token_dataset(
                                  batch_size, cache, shuffle, seed)
         return finish(dataset, info.replace(num_examples=len(words), shuffled=bool(training and shuffle)))
 
-    return select_subset(split_indices(len(sentences), validation_split, subset, seed), make, subset)
+    return select_subset(split_indices(len(sentences), validation_split, subset, seed), make, subset,
+                         validation_split, seed)

@@ -224,7 +224,8 @@ def _frozen_stage(model, train, validation, run, recipe, callbacks, verbose):
     options = run_options(validation, epochs=frozen_epochs, early_stopping_patience=None,
                           cached=is_frozen(model), backup_name="backup-frozen", keep_backup=True,
                           callbacks=[StageMarker(run.directory, 0, note), *(callbacks or [])],
-                          verbose=verbose)
+                          verbose=verbose,
+                          choose_branches=False)  # stage 2 fine-tunes the encoder: keep its columns
     history = fit_in_run(model, train, validation, run, options)
     save_arrays(run.path(_FROZEN_WEIGHTS), model.get_weights())
     run.update(stage=1, frozen_best=history.best.best)

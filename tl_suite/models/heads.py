@@ -2,6 +2,7 @@
 
 import keras
 
+from tl_suite.models.layers import BranchGate, TemperatureScaling
 from tl_suite.models.metrics import MaskedAccuracy
 
 TASKS = ("classification", "multi_label", "regression", "token_classification")
@@ -10,23 +11,31 @@ _ACTIVATION = {"classification": "softmax", "multi_label": "sigmoid", "regressio
 
 
 def build_head(input_shape, num_outputs, task="classification", dropout=0.2, hidden_units=(),
-               hidden_activation="relu", name="head"):
+               hidden_activation="relu", gated_columns=None, name="head"):
     """The head: dropout, optional hidden dense layers, output dense (float32 outputs).
 
     It is its own `keras.Model` (layer ``"head"`` of the full model) and takes the pooled
-    features, so `fit` can train it alone on features the frozen base computed once.
+    features, so `fit` can train it alone on features the frozen base computed once. With
+    ``gated_columns`` (a text model's wide branch) a `BranchGate` named ``"branch_gate"`` first
+    scales that many leading features (the encoder's) by a non-trainable 1 or 0, with the
+    first dropout on those columns only (not on the sparse TF-IDF ones). Probability
+    outputs end in a `TemperatureScaling` layer named ``"temperature"`` (1 until `calibrate`).
     """
     features = keras.Input(shape=input_shape, name="features")
     x = features
+    if gated_columns:  # its dropout (encoder columns only) stands for the first dropout layer
+        x = BranchGate(gated_columns, dropout=dropout, name="branch_gate")(x)
     for index, units in enumerate(hidden_units):
-        if dropout:
+        if dropout and (index or not gated_columns):
             x = keras.layers.Dropout(dropout, name=f"hidden{index}_dropout")(x)
         x = keras.layers.Dense(units, activation=hidden_activation, name=f"hidden{index}")(x)
-    if dropout:
+    if dropout and (hidden_units or not gated_columns):
         x = keras.layers.Dropout(dropout, name="dropout")(x)
     outputs = keras.layers.Dense(
         num_outputs, activation=_ACTIVATION[task], dtype="float32", name="predictions"
     )(x)
+    if _ACTIVATION[task]:  # probabilities: a temperature `calibrate` can set (1 until then)
+        outputs = TemperatureScaling(_ACTIVATION[task], name="temperature")(outputs)
     return keras.Model(features, outputs, name=name)
 
 

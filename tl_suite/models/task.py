@@ -46,14 +46,21 @@ class TransferModel(MultiWorkerFit, keras_hub.models.Task):
         learning_rate: Adam learning rate of ``compile()``'s default optimizer.
         backbone_name: Name of the backbone spec the model was built from.
         layer_groups: ``[(group, [base layer names])]``, stem first, declared by the spec.
+        gated_columns: Leading feature columns the head can switch off (`BranchGate`; set by
+            subclasses, not saved in the config).
+        card: What the model's card says of it, filled in by `fit` (``"training"``: data
+            sizes, skipped examples, split), `evaluate` (``"evaluation"``: held-out metrics)
+            and `calibrate` (``"calibration"``); saved with the model, rendered by `export`.
     """
 
     def __init__(self, backbone, preprocessor, inputs, features, num_outputs, task,
                  label_names=None, dropout=0.1, hidden_units=(), hidden_activation="relu",
-                 learning_rate=1e-3, backbone_name=None, layer_groups=None, **kwargs):
+                 learning_rate=1e-3, backbone_name=None, layer_groups=None, gated_columns=None,
+                 card=None, **kwargs):
         kwargs.pop("compile", None)
         head = heads.build_head(features.shape[1:], num_outputs, task=task, dropout=dropout,
-                                hidden_units=tuple(hidden_units), hidden_activation=hidden_activation)
+                                hidden_units=tuple(hidden_units), hidden_activation=hidden_activation,
+                                gated_columns=gated_columns)
         super().__init__(inputs=inputs, outputs=head(features), compile=False, **kwargs)
         self.backbone = backbone
         self.preprocessor = preprocessor
@@ -63,6 +70,16 @@ class TransferModel(MultiWorkerFit, keras_hub.models.Task):
         self.backbone_name = backbone_name
         self.layer_groups = [(str(name), [str(m) for m in members]) for name, members in layer_groups or []]
         self.label_names = label_names
+        self.card = dict(card or {})
+
+    @property
+    def temperature(self):
+        """The temperature of the model's probabilities (1.0 until `calibrate`), or None for
+        regression outputs."""
+        for layer in self.head.layers:
+            if hasattr(layer, "set_temperature"):
+                return round(float(keras.ops.convert_to_numpy(layer.temperature)), 6)
+        return None
 
     @property
     def label_names(self):
@@ -150,5 +167,6 @@ class TransferModel(MultiWorkerFit, keras_hub.models.Task):
             "hidden_activation": self.hidden_activation, "learning_rate": self.learning_rate,
             "backbone_name": self.backbone_name,
             "layer_groups": [[name, list(members)] for name, members in self.layer_groups],
+            "card": self.card,
         })
         return config

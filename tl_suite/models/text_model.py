@@ -14,7 +14,7 @@ from tl_suite.preprocessing.text import TextPreprocessor
 from tl_suite.preprocessing.windows import WindowedTextPreprocessor
 from tl_suite.validation import check_integer, label_count
 
-DEFAULT_WIDE_TOKENS = 20_000  # TF-IDF vocabulary of the wide branch (words and word pairs)
+DEFAULT_WIDE_TOKENS = 50_000  # TF-IDF vocabulary of the wide branch (words and word pairs)
 
 
 def text_features(backbone, pooling, max_windows=1, wide_tokens=None):
@@ -47,8 +47,20 @@ class TextModel(TransferModel):
     def __init__(self, backbone, preprocessor, num_outputs, task="classification", pooling="mean",
                  max_windows=1, wide_tokens=None, **kwargs):
         inputs, features = text_features(backbone, pooling, max_windows, wide_tokens)
-        super().__init__(backbone, preprocessor, inputs, features, num_outputs, task, **kwargs)
+        encoder_columns = features.shape[-1] - wide_tokens if wide_tokens else None
+        super().__init__(backbone, preprocessor, inputs, features, num_outputs, task,
+                         gated_columns=encoder_columns, **kwargs)
         self.pooling, self._max_windows, self.wide_tokens = pooling, max_windows, wide_tokens
+
+    @property
+    def branches(self):
+        """What the head reads: ``"encoder"`` (no wide branch), ``"encoder+tf_idf"`` (wide and
+        deep) or ``"tf_idf"`` (the encoder's columns switched off: `fit` chose the wide branch
+        alone on validation data)."""
+        if not self.wide_tokens:
+            return "encoder"
+        gate = float(keras.ops.convert_to_numpy(self.head.get_layer("branch_gate").gate))
+        return "encoder+tf_idf" if gate else "tf_idf"
 
     @property
     def max_windows(self):
@@ -176,8 +188,10 @@ def build_text_classifier(
             and word pairs (`TfIdfVectorizer`, vocabulary learnt from the training texts by
             ``fit`` and saved with the model) joins the encoder's pooled features before the
             head, so the head sees both the sentence meaning and the exact words (rare names,
-            URLs, the whole text however long). ``"auto"`` (default): 20,000 for a frozen base,
-            None with ``lora_rank``; None: the encoder's features only.
+            URLs, the whole text however long). ``"auto"`` (default): 50,000 for a frozen base,
+            None with ``lora_rank``; None: the encoder's features only. With validation data,
+            `fit` also checks whether the TF-IDF branch alone does better and then switches the
+            encoder's columns off (``model.branches``; ``fit(choose_branches=False)`` keeps both).
 
     Returns:
         A compiled `TextModel` (a `TransferModel`, itself a `keras_hub.models.Task`).

@@ -1,10 +1,41 @@
 """Texts -> TF-IDF vectors, the bag-of-words evidence of a text model's wide branch."""
 
+import os
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tl_suite.validation import check_integer
+
+
+def _saved_terms(dir_path):
+    """The terms of a vocabulary file Keras saved, or None (no file, or only "[UNK]": saved
+    before `adapt`, which Keras itself cannot load back)."""
+    path = None if dir_path is None else os.path.join(dir_path, "vocabulary.txt")
+    if path is None or not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as file:
+        terms = [line for line in file.read().splitlines() if line]
+    return terms if terms[1:] else None
+
+
+class _Lookup(keras.layers.StringLookup):
+    def load_assets(self, dir_path):
+        if _saved_terms(dir_path) is not None:
+            super().load_assets(dir_path)
+
+
+class _Words(keras.layers.TextVectorization):
+    """`TextVectorization` that also reloads when it was saved before `adapt` (Keras writes
+    a vocabulary of "[UNK]" alone and then fails to read it; the layer stays empty instead)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._lookup_layer = _Lookup(**self._lookup_layer.get_config())
+
+    def load_assets(self, dir_path):
+        self._lookup_layer.load_assets(dir_path)
 
 
 @keras.saving.register_keras_serializable(package="tl_suite")
@@ -39,7 +70,7 @@ class TfIdfVectorizer(keras.layers.Layer):
         check_integer("max_tokens", max_tokens, 2)
         check_integer("ngrams", ngrams, 1)
         self.max_tokens, self.ngrams = max_tokens, ngrams
-        self.words = keras.layers.TextVectorization(
+        self.words = _Words(
             max_tokens=max_tokens, output_mode="count", ngrams=ngrams if ngrams > 1 else None,
             pad_to_max_tokens=True, name="words",
         )

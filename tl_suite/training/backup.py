@@ -118,6 +118,10 @@ class RunBackup(keras.callbacks.Callback):
     def _files(self):
         return os.listdir(self.directory) if os.path.isdir(self.directory) else []
 
+    def has_state(self):
+        """Whether the folder holds a readable backup state (the run will resume)."""
+        return any(read_json(self.path(name)) for name in (STATE, PREVIOUS))
+
     def on_train_begin(self, logs=None):
         self.restored = self.restore()
         first = self.restored["epoch"] if self.restored else self.initial_epoch

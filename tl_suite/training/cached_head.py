@@ -13,19 +13,8 @@ from tl_suite.data.info import dataset_info
 from tl_suite.models.compiling import compile_arguments, strategy_scope
 from tl_suite.models.multi_worker import HeadTrainer
 from tl_suite.training.batch_norm_folding import fold_batch_norm
-from tl_suite.training.feature_cache import FeatureCache, remember
-
-class EpochCounter(keras.callbacks.Callback):
-    """Sets ``variable`` to the epoch at each epoch begin (the cached features' batch order
-    depends only on the seed and this, so a resumed run sees the same batches)."""
-
-    def __init__(self, variable):
-        super().__init__()
-        self.variable = variable
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.variable.assign(epoch)
-
+from tl_suite.training.branch_choice import choose_branches as choose
+from tl_suite.training.feature_cache import EpochCounter, FeatureCache, remember
 
 def head_trainer(model, steps_per_execution=None):
     """A compiled `keras.Model` of ``model.head``'s layers (weights shared) that trains on
@@ -57,7 +46,7 @@ def _training_views(train, feature_views):
 
 def fit_head_on_cached_features(model, train, validation=None, epochs=10, callbacks=(),
                                 feature_views=4, memory_budget=2**30, seed=None, verbose="auto",
-                                initial_epoch=0):
+                                initial_epoch=0, choose_branches=False):
     """Train the head of frozen tl_suite ``model`` on cached features of ``train`` (and
     ``validation``); arguments as in `fit`. Returns the `keras.callbacks.History`.
 
@@ -65,6 +54,9 @@ def fit_head_on_cached_features(model, train, validation=None, epochs=10, callba
     says it is augmented, one otherwise. The order of the batches of each epoch (and the view
     drawn per example) depends only on ``seed`` and the epoch. A validation cache kept in memory is remembered for
     `evaluate` on the same dataset (while the base is unchanged); disk caches are removed.
+
+    With ``choose_branches`` and validation data, a text model with a wide branch first picks
+    the branches its head reads (`choose_branches`); ``history.branch_choice`` says which.
 
     Example:
     >>> import numpy as np, tl_suite
@@ -90,6 +82,10 @@ def fit_head_on_cached_features(model, train, validation=None, epochs=10, callba
     try:
         train_cache = cache(train, _training_views(train, feature_views), "training")
         validation_cache = None if validation is None else cache(validation, 1, "validation")
+        choice = None
+        if choose_branches and validation_cache is not None:
+            choice = choose(model, train_cache, validation_cache, seed=seed, epochs=epochs,
+                            verbose=show)
         epoch = tf.Variable(initial_epoch, dtype="int64", trainable=False)
         history = head_trainer(model).fit(
             train_cache.dataset(seed=seed, epoch=epoch), epochs=epochs, initial_epoch=initial_epoch,
@@ -98,6 +94,7 @@ def fit_head_on_cached_features(model, train, validation=None, epochs=10, callba
         )
         if validation_cache is not None and validation_cache.storage == "memory":
             remember(model, validation, caches.pop())  # `evaluate(model, validation)` reuses it
+        history.branch_choice = choice
         return history
     finally:
         for each in caches:

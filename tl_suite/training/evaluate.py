@@ -15,6 +15,9 @@ from tl_suite.progress import progress
 from tl_suite.training import feature_cache
 from tl_suite.training.baselines import compare, run_baseline
 from tl_suite.training.batch_norm_folding import fold_batch_norm
+from tl_suite.training.calibration import (expected_calibration_error, reliability_diagram,
+                                           uncalibrated)
+from tl_suite.training.card_facts import record_evaluation
 from tl_suite.training.figures import (confusion_matrix_figure, log_figure, per_label_f1_figure,
                                        scatter_figure)
 from tl_suite.training.fit import check_tokenized, match_label_names
@@ -232,8 +235,10 @@ def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step
             says so when the model loses.
 
     Returns:
-        A dict with ``"task"``, ``"metrics"`` (name → float), ``"report"`` (text),
-        ``"figure"`` (a matplotlib figure), ``"y_true"`` and ``"y_pred"``, and per task
+        A dict with ``"task"``, ``"metrics"`` (name → float; probability outputs also
+        ``"expected_calibration_error"``, and ``"..._uncalibrated"`` for a model `calibrate`
+        set a temperature on), ``"report"`` (text), ``"figure"`` (a matplotlib figure),
+        ``"calibration_figure"`` (reliability diagram), ``"y_true"`` and ``"y_pred"``, and per task
         ``"report_dict"`` and ``"confusion_matrix"`` (classification, multi-label) or
         ``"true_tags"`` and ``"predicted_tags"`` (token classification).
 
@@ -244,7 +249,7 @@ def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step
     >>> model = tl_suite.build_image_classifier("tiny_efficientnet_lite", num_classes=3, weights=None)
     >>> result = tl_suite.evaluate(model, test, verbose=False)
     >>> int(result["confusion_matrix"].sum()), sorted(result["metrics"])
-    (6, ['accuracy', 'loss', 'macro_f1'])
+    (6, ['accuracy', 'expected_calibration_error', 'loss', 'macro_f1'])
     >>> "c" in result["report"]
     True
     """
@@ -268,14 +273,39 @@ def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step
     else:
         result = regression_report(y_true, y_pred)
     result.update(task=model.task, y_pred=y_pred)
+    if model.task != "regression":
+        _add_calibration(result, model, y_true, y_pred)
+    record_evaluation(model, dataset, result["metrics"])
     if baseline is not None:
         _add_baseline(result, baseline, dataset, verbose)
     if log_dir is not None:
         _log_scalars(log_dir, result["metrics"], step=step)
         log_figure(log_dir, _FIGURE_TAGS[model.task], result["figure"], step=step)
+        if "calibration_figure" in result:
+            log_figure(log_dir, "reliability_diagram", result["calibration_figure"], step=step)
         if baseline is not None:
             _log_scalars(log_dir, {f"baseline_{k}": v for k, v in result["baseline"]["metrics"].items()}, step=step)
     return result
+
+
+def _add_calibration(result, model, y_true, y_pred):
+    """The expected calibration error of the probabilities (and, for a calibrated model, of
+    the same probabilities before its temperature), the reliability diagram, a report line."""
+    temperature = model.temperature or 1.0
+    ece = expected_calibration_error(y_true, y_pred, model.task)
+    result["metrics"]["expected_calibration_error"] = ece
+    line = f"Expected calibration error: {ece:.4f}"
+    before = None
+    if temperature != 1.0:
+        before = uncalibrated(y_pred, temperature, model.task)
+        result["metrics"]["expected_calibration_error_uncalibrated"] = expected_calibration_error(
+            y_true, before, model.task)
+        line += (f" (temperature {temperature:.3f}; "
+                 f"{result['metrics']['expected_calibration_error_uncalibrated']:.4f} before it)")
+    else:
+        line += " (not calibrated: tl_suite.calibrate(model, validation) fits a temperature)"
+    result["report"] = f"{result['report']}\n{line}"
+    result["calibration_figure"] = reliability_diagram(y_true, y_pred, model.task, before=before)
 
 
 def _add_baseline(result, train, test, verbose):

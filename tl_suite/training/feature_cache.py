@@ -24,6 +24,7 @@ import tempfile
 import time
 import weakref
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -488,3 +489,15 @@ def recall(model, dataset):
         forget(model)
         return None
     return remembered[2]
+
+
+class EpochCounter(keras.callbacks.Callback):
+    """Sets ``variable`` to the epoch at each epoch begin (the cached features' batch order
+    depends only on the seed and this, so a resumed run sees the same batches)."""
+
+    def __init__(self, variable):
+        super().__init__()
+        self.variable = variable
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.variable.assign(epoch)

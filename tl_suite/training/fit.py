@@ -14,6 +14,7 @@ from tl_suite.data.info import dataset_info
 from tl_suite.models.compiling import is_frozen, is_transfer_model
 from tl_suite.training.backup import RunBackup
 from tl_suite.training.best_model import BestModel
+from tl_suite.training.card_facts import record_training
 from tl_suite.training.cached_head import fit_head_on_cached_features
 from tl_suite.training.feature_cache import forget
 from tl_suite.training.non_finite import StopOnNonFinite, check_learning_rate, recover
@@ -223,10 +224,19 @@ def run_options(validation, **given):
     ``given`` (``cached`` says whether the head trains on cached features)."""
     options = dict(epochs=10, early_stopping_patience=3, monitor=None, checkpoint=True,
                    backup=True, csv_log=True, callbacks=None, initial_epoch=0, cached=False,
-                   feature_views=4, feature_cache_memory=2**30, oom_retries=2, verbose="auto")
+                   feature_views=4, feature_cache_memory=2**30, oom_retries=2, verbose="auto",
+                   choose_branches=True)
     options.update(given)
     options["monitor"] = options["monitor"] or ("val_loss" if validation is not None else "loss")
     return options
+
+
+def _choose_branches(model, options, callbacks):
+    """Whether the cached path picks the head's branches first: asked for, a single replica,
+    and not resuming (a resumed run restores the gate its first epochs trained with)."""
+    resuming = any(isinstance(each, RunBackup) and each.has_state() for each in callbacks)
+    single = model.distribute_strategy.num_replicas_in_sync == 1 and chief_of(model) is None
+    return bool(options.get("choose_branches")) and single and not resuming
 
 
 def fit_in_run(model, train, validation, run, options):
@@ -235,6 +245,7 @@ def fit_in_run(model, train, validation, run, options):
     `fine_tune`'s stages). Returns the history, with ``run_dir``."""
     cached = options["cached"]
     callbacks, guard, best = _callbacks(run, model, options, trained_by_head=cached)
+    choose = cached and _choose_branches(model, options, callbacks)
 
     def one_try(train, validation):
         common = dict(epochs=options["epochs"], callbacks=callbacks, verbose=options["verbose"],
@@ -242,7 +253,8 @@ def fit_in_run(model, train, validation, run, options):
         if cached:
             return fit_head_on_cached_features(
                 model, train, validation, feature_views=options["feature_views"],
-                memory_budget=options["feature_cache_memory"], seed=run.seed, **common,
+                memory_budget=options["feature_cache_memory"], seed=run.seed,
+                choose_branches=choose, **common,
             )
         try:
             return model.fit(train, validation_data=validation, shuffle=False, **common)
@@ -258,6 +270,7 @@ def fit_in_run(model, train, validation, run, options):
     if guard.tripped is not None:  # history.model: the model that was fit (the head trainer)
         recover(guard, best, history.model, _learning_rate(model))
     history.run_dir, history.best = run.directory, best
+    history.branch_choice = getattr(history, "branch_choice", None)
     return history
 
 
@@ -288,6 +301,7 @@ def fit(
     oom_retries=2,
     verbose="auto",
     resume="auto",
+    choose_branches=True,
 ):
     """Train ``model`` with TensorBoard logging, best-model checkpoint, early stopping and a
     crash-safe backup, in a run folder of its own.
@@ -334,6 +348,15 @@ def fit(
     shuffled dataset starts its shuffle order over (the order of tf.data's reshuffling cannot
     be continued), as do dropout draws: the result is as good, not bit-equal.
 
+    **Wide-and-deep text heads.** A text model with a TF-IDF branch (``wide_tokens``) trained
+    on cached features with ``validation`` first trains two heads for a few seconds — on both
+    branches, and on the TF-IDF branch alone — and keeps the branches with the lower validation
+    loss (``choose_branches``; ``model.branches`` and ``history.branch_choice`` say which); the
+    run then trains that head. On a corpus where the encoder's view of the first
+    ``sequence_length`` tokens says little (long reviews), its columns only add noise and the
+    TF-IDF branch alone wins. Not on the plain path, under a multi-replica strategy, or when
+    resuming (the restored head keeps the gate it trained with).
+
     **Non-finite values.** A NaN/inf learning rate is refused before training; when the loss
     or a metric becomes NaN/inf, training stops, the model is set back to its best finite
     weights (nothing non-finite is saved or backed up) and `NonFiniteLossError` says where and
@@ -370,6 +393,8 @@ def fit(
             new one), ``True`` (continue one, or raise), ``False`` (always a new run) or the
             name of a run folder of ``log_dir`` to continue (refused if its configuration
             differs).
+        choose_branches: With a wide-and-deep text model, cached features and ``validation``,
+            keep the head's branches (both, or TF-IDF alone) that do better on validation data.
 
     Returns:
         The `keras.callbacks.History` of the run; ``history.run_dir`` is its folder.
@@ -399,7 +424,9 @@ def fit(
         monitor=monitor, checkpoint=checkpoint, backup=backup, csv_log=csv_log,
         callbacks=callbacks, initial_epoch=initial_epoch, cached=cached,
         feature_views=feature_views, feature_cache_memory=feature_cache_memory,
-        oom_retries=oom_retries, verbose=verbose,
+        oom_retries=oom_retries, verbose=verbose, choose_branches=choose_branches,
     )
     with run:  # finished, or failed on a non-finite loss; the lock released either way
-        return fit_in_run(model, train, validation, run, options)
+        history = fit_in_run(model, train, validation, run, options)
+    record_training(model, train, validation, history)
+    return history

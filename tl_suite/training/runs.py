@@ -87,7 +87,7 @@ def identity_of(model, **training):
     compiled = {key: value for key, value in compiled.items() if key != "optimizer"}
     entries = {
         "architecture": _digest([_without_names(keras.saving.serialize_keras_object(model),
-                                                ("learning_rate",)),
+                                                ("learning_rate", "card")),
                                  [(tuple(w.shape), str(w.dtype)) for w in model.weights]]),
         "trainable": _digest([bool(w.trainable) for w in model.weights]),
         "loss and metrics": _digest(compiled),
