@@ -9,10 +9,11 @@ Public API (everything else is private):
 - Data: `image_dataset`, `text_dataset`, `token_dataset`, `read_conll`, `DatasetInfo`,
   `dataset_info`, `with_info`; offline data `load_fashion_mnist`, `bbc_news_path`, `twitter_ner_path`,
   `load_spam_assassin`, `load_movie_reviews`
-- Training: `fit`, `evaluate`, `run_baseline`; errors `NonFiniteLossError`, `DiskFullError`, `RunLockedError`
+- Training: `fit`, `evaluate`, `calibrate`, `run_baseline`; errors `NonFiniteLossError`, `DiskFullError`, `RunLockedError`
 - Fine-tuning: `freeze`, `unfreeze`, `recompile`, `layer_groups`, `fine_tune`,
   `find_learning_rate`, `LearningRateSweep`, `DiscriminativeAdam`, `OneCycle`, `warmup_cosine`;
   LoRA adapters: `save_adapter`, `load_adapter`, `merge_lora`
+- Shipping: `export` (SavedModel with preprocessing and labels inside, TFLite, model card)
 - Distribution: `get_strategy`, `set_mixed_precision`
 
 Importing tl_suite registers its model classes with Keras, so `keras.saving.load_model` can
@@ -28,6 +29,7 @@ from tl_suite.data.info import DatasetInfo, dataset_info, with_info
 from tl_suite.data.sources import bbc_news_path, load_fashion_mnist, twitter_ner_path
 from tl_suite.data.texts import text_dataset
 from tl_suite.data.tokens import read_conll, token_dataset
+from tl_suite.export.export import export
 from tl_suite.fine_tuning.fine_tune import fine_tune
 from tl_suite.fine_tuning.freezing import freeze, layer_groups, recompile, unfreeze
 from tl_suite.fine_tuning.lora import load_adapter, merge_lora, save_adapter
@@ -42,6 +44,7 @@ from tl_suite.models.text_model import build_text_classifier, build_text_regress
 from tl_suite.models.token_model import build_token_classifier
 from tl_suite.strategy import get_strategy, set_mixed_precision
 from tl_suite.training.baselines import run_baseline
+from tl_suite.training.calibrate import calibrate
 from tl_suite.training.evaluate import evaluate
 from tl_suite.training.fit import fit
 from tl_suite.training.non_finite import NonFiniteLossError
@@ -66,8 +69,10 @@ __all__ = [
     "build_text_classifier",
     "build_text_regressor",
     "build_token_classifier",
+    "calibrate",
     "dataset_info",
     "evaluate",
+    "export",
     "find_learning_rate",
     "fine_tune",
     "fit",
