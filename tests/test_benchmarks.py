@@ -32,7 +32,7 @@ def _numbers(pattern, text):
 def test_every_benchmark_is_covered():
     covered = {"frozen_image_speed", "frozen_text_speed", "pipeline_throughput", "text_padding",
                "image_accuracy", "text_accuracy", "text_baselines", "ner_accuracy", "fine_tune_gain",
-               "robustness"}
+               "robustness", "export_latency"}
     scripts = {path.stem for path in BENCHMARKS.glob("*.py") if not path.stem.startswith("_")}
     assert scripts == covered  # _common.py holds shared helpers
 
@@ -128,3 +128,18 @@ def test_robustness_quick():
     assert len(rows) >= 15 and all(held == "held" for _, held in rows), out
     assert "kill -9 at random moments (cached path)" in dict(rows)
     assert _numbers(r"kills survived \(cached\): (\d+)", out) == [1.0]
+
+
+def test_export_latency_quick():
+    out = _run("export_latency.py", "--quick")
+    rows = re.findall(r"^(image|text) \| (keras|saved model|tflite [\w ]+?) \| ([\d.]+) \([\d.]+-[\d.]+\) \| "
+                      r"([\d.]+) \| ([\d.]+) \| (\d\.\d{4}) \|$", out, re.MULTILINE)
+    artifacts = ["keras", "saved model", "tflite float32", "tflite float16", "tflite dynamic int8", "tflite int8"]
+    assert [(kind, name) for kind, name, *_ in rows] == [(k, a) for k in ("image", "text") for a in artifacts], out
+    for kind, name, latency, rate, size, accuracy in rows:
+        assert float(latency) > 0 and float(rate) > 0 and float(size) > 0
+        assert 0.2 < float(accuracy) <= 1, (kind, name, accuracy)  # 10 / 5 classes: chance 0.1 / 0.2
+    accuracy = {(kind, name): float(value) for kind, name, *_, value in rows}
+    assert accuracy[("image", "tflite float32")] == accuracy[("image", "keras")]  # same function
+    assert len(re.findall(r"^goal: .+ -> (held|NOT held)$", out, re.MULTILINE)) == 7
+    assert "tokenization outside" in out and out.count("TFLite check of") == 8
