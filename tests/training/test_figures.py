@@ -6,15 +6,16 @@ import tensorflow as tf
 from tl_suite.training import figures
 
 
-def test_confusion_matrix_figure_shows_counts_names_and_row_normalised_colours():
+def test_confusion_matrix_figure_shows_row_normalised_fractions_with_counts():
     matrix = np.array([[3, 1, 0], [0, 0, 0], [2, 2, 4]])
     figure = figures.confusion_matrix_figure(matrix, ["a", "b", "c"], title="Test")
     axis = figure.axes[0]
     assert axis.get_title() == "Test" and axis.get_xlabel() == "Predicted"
     assert [t.get_text() for t in axis.get_xticklabels()] == ["a", "b", "c"]
-    assert [t.get_text() for t in axis.texts] == [str(v) for v in matrix.ravel()]
-    colours = axis.images[0].get_array()
-    np.testing.assert_allclose(colours, [[0.75, 0.25, 0], [0, 0, 0], [0.25, 0.25, 0.5]])
+    fractions = [[0.75, 0.25, 0], [0, 0, 0], [0.25, 0.25, 0.5]]
+    assert [t.get_text() for t in axis.texts] == [
+        f"{fraction:.2f}\n({count})" for fraction, count in zip(np.ravel(fractions), matrix.ravel())]
+    np.testing.assert_allclose(axis.images[0].get_array(), fractions)
 
 
 def test_scatter_figure_plots_every_point_and_the_diagonal():

@@ -192,8 +192,8 @@ def test_tensorboard_server_serves_scalars_and_confusion_matrix(tmp_path, splits
         learning_rate = json.loads(_get(f"{base}/scalars/scalars?run=run-001/train&tag=epoch_learning_rate"))
         assert learning_rate[0][2] == pytest.approx(1e-2)
         image_tags = json.loads(_get(f"{base}/images/tags"))
-        assert "confusion_matrix" in image_tags["evaluation"]
-        query = urllib.parse.urlencode({"run": "evaluation", "tag": "confusion_matrix", "sample": 0})
+        assert "test/confusion_matrix" in image_tags["evaluation"]
+        query = urllib.parse.urlencode({"run": "evaluation", "tag": "test/confusion_matrix", "sample": 0})
         entries = json.loads(_get(f"{base}/images/images?{query}"))
         png = _get(f"{base}/images/individualImage?{entries[0]['query']}")
         assert png.startswith(b"\x89PNG") and len(png) > 5000

@@ -8,7 +8,9 @@ import tensorflow as tf
 
 class StageMarker(keras.callbacks.Callback):
     """Writes a ``stage`` scalar per epoch (0 = frozen head, 1 = unfrozen) and, when a stage
-    starts, a text note, next to the TensorBoard scalars, so one run shows both stages."""
+    starts, a text note ``stage_note``, next to the TensorBoard scalars, so one run shows both
+    stages. (One tag holds one kind of summary: a text under ``stage`` would be read as the
+    scalar's values.)"""
 
     def __init__(self, log_dir, stage, note):
         super().__init__()
@@ -19,7 +21,7 @@ class StageMarker(keras.callbacks.Callback):
         with writer.as_default():
             tf.summary.scalar("stage", self.stage, step=epoch)
             if not self.noted:
-                tf.summary.text("stage", self.note, step=epoch)
+                tf.summary.text("stage_note", self.note, step=epoch)
         writer.close()
         self.noted = True
 

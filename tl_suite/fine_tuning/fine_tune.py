@@ -10,6 +10,7 @@ from tl_suite.fine_tuning.callbacks import GradualUnfreezing, StageMarker
 from tl_suite.fine_tuning.freezing import is_frozen, layer_groups, unfreeze
 from tl_suite.fine_tuning.schedules import SCHEDULES, make_schedule
 from tl_suite.training.backup import load_arrays, save_arrays
+from tl_suite.training.dashboards.run_logs import log_run
 from tl_suite.training.fit import check_datasets, chief_of, fit_in_run, run_options
 from tl_suite.training.runs import identity_of, open_run
 
@@ -138,7 +139,8 @@ def fine_tune(
     group below at ``layer_decay`` times the one above, all following ``schedule``.
     Both stages log into one run folder of ``log_dir`` (``log_dir/run-NNN``, as in `fit`):
     epochs continue across stages, the learning rate is logged per epoch, a ``stage`` scalar
-    (0 frozen, 1 unfrozen) and a text note mark the stages. ``best.keras`` holds the best model
+    (0 frozen, 1 unfrozen) and a text note mark the stages; the recipe and the best epoch's
+    logs go to the HParams tab, as in `fit`. ``best.keras`` holds the best model
     of the whole run (stage 2 must beat stage 1's best to replace it). Both stages are backed
     up after every epoch: calling `fine_tune` again with the same arguments after a crash
     resumes at the stage and epoch it reached (stage 1 is not rerun once it has finished; the
@@ -201,9 +203,12 @@ def fine_tune(
                    verbose=verbose != 0)
     with run:  # finished, or failed on a non-finite loss; the lock released either way
         stages = _frozen_stage(model, train, validation, run, recipe, callbacks, verbose)
-        return _unfrozen_stage(model, train, validation, run, stages, groups, recipe, dict(
+        history = _unfrozen_stage(model, train, validation, run, stages, groups, recipe, dict(
             early_stopping_patience=early_stopping_patience, jit_compile=jit_compile,
             callbacks=callbacks, verbose=verbose))
+        log_run(run, model, train, validation, history,
+                run_options(validation, early_stopping_patience=early_stopping_patience), recipe)
+        return history
 
 
 def _frozen_stage(model, train, validation, run, recipe, callbacks, verbose):

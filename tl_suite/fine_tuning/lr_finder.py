@@ -1,17 +1,15 @@
 """Learning-rate finder (Smith 2015, fastai's ``lr_find``): `find_learning_rate`."""
 
 import dataclasses
-import os
 
 import keras
 import numpy as np
-import tensorflow as tf
 from matplotlib.figure import Figure
 
 from tl_suite.fine_tuning.freezing import is_frozen, recompile
 from tl_suite.training.cached_head import head_trainer
+from tl_suite.training.dashboards.learning_rates import log_learning_rate_sweep
 from tl_suite.training.feature_cache import FeatureCache
-from tl_suite.training.figures import log_figure
 
 
 @dataclasses.dataclass
@@ -98,16 +96,6 @@ def _figure(rates, losses, raw, suggestion):
     return figure
 
 
-def _log(log_dir, result):
-    log_figure(log_dir, "lr_finder", result.figure)
-    writer = tf.summary.create_file_writer(os.path.join(log_dir, "lr_finder"))
-    with writer.as_default():
-        for step, (rate, loss) in enumerate(zip(result.learning_rates, result.losses)):
-            tf.summary.scalar("lr_finder/loss", loss, step=step)
-            tf.summary.scalar("lr_finder/learning_rate", rate, step=step)
-    writer.close()
-
-
 def find_learning_rate(model, train, start_learning_rate=1e-7, end_learning_rate=10.0, num_steps=100,
                        smoothing=0.9, diverge_factor=4.0, log_dir=None, verbose=True):
     """Learning-rate finder (Smith 2015, fastai's ``lr_find``): train with an exponentially
@@ -125,8 +113,12 @@ def find_learning_rate(model, train, start_learning_rate=1e-7, end_learning_rate
         num_steps: Number of batches (learning rates) tried.
         smoothing: Exponential smoothing of the loss curve.
         diverge_factor: Stop once the smoothed loss exceeds this multiple of its minimum.
-        log_dir: If given, the plot goes into TensorBoard (``lr_finder`` image) and the loss per
-            rate into scalars.
+        log_dir: If given, the sweep goes into TensorBoard's run ``log_dir/lr_finder``: the
+            plot of loss against learning rate (image ``lr_finder/loss_vs_learning_rate``), the
+            smoothed and batch losses and the rate per step (scalars ``lr_finder/loss``,
+            ``lr_finder/batch_loss``, ``lr_finder/learning_rate``; TensorBoard plots scalars
+            against the step only) and the suggestion with a table of the sweep (text
+            ``lr_finder/suggestion``).
         verbose: Print the suggestion.
 
     Returns:
@@ -158,7 +150,7 @@ def find_learning_rate(model, train, start_learning_rate=1e-7, end_learning_rate
     suggestion = _suggest(tried, losses)
     result = LearningRateSweep(tried, losses, raw, suggestion, _figure(tried, losses, raw, suggestion))
     if log_dir is not None:
-        _log(log_dir, result)
+        log_learning_rate_sweep(log_dir, result)
     if verbose:
         print(f"Learning-rate finder: {len(tried)} steps from {tried[0]:.1e} to {tried[-1]:.1e}; "
               f"lowest smoothed loss at {tried[int(np.argmin(losses))]:.1e}; suggestion {suggestion:.1e}")

@@ -26,7 +26,7 @@ def calibrate(model, validation, verbose=True, log_dir=None, bins=15):
         validation: `tf.data.Dataset` of ``(inputs, labels)`` batches.
         verbose: Print the temperature and the error before/after.
         log_dir: Optional TensorBoard folder: the reliability diagram and the scalars go to
-            ``log_dir/evaluation``.
+            ``log_dir/calibration`` (tags ``calibration/...``).
         bins: Confidence bins of the expected calibration error.
 
     Returns:
@@ -86,9 +86,10 @@ def _calibration_result(y_true, probabilities, temperature, task, bins):
 
 
 def _log_calibration(log_dir, result):
-    log_figure(log_dir, "reliability_diagram", result["figure"])
-    writer = tf.summary.create_file_writer(os.path.join(log_dir, "evaluation"))
+    """The validation reliability diagram and the temperature / errors, in ``log_dir/calibration``."""
+    log_figure(log_dir, "calibration/reliability_diagram", result["figure"], run="calibration")
+    writer = tf.summary.create_file_writer(os.path.join(log_dir, "calibration"))
     with writer.as_default():
         for name in ("temperature", "ece_before", "ece_after"):
-            tf.summary.scalar(f"calibration_{name}", result[name], step=0)
+            tf.summary.scalar(f"calibration/{name}", result[name], step=0)
     writer.close()

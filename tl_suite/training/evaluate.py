@@ -1,6 +1,5 @@
 """`evaluate`: one pass over a dataset, then the metrics, report and figure of the model's task."""
 
-import os
 import warnings
 
 import numpy as np
@@ -18,12 +17,10 @@ from tl_suite.training.batch_norm_folding import fold_batch_norm
 from tl_suite.training.calibration import (expected_calibration_error, reliability_diagram,
                                            uncalibrated)
 from tl_suite.training.card_facts import record_evaluation
-from tl_suite.training.figures import (confusion_matrix_figure, log_figure, per_label_f1_figure,
-                                       scatter_figure)
+from tl_suite.training.dashboards.evaluation import log_evaluation
+from tl_suite.training.dashboards.mistakes import Mistakes
+from tl_suite.training.figures import confusion_matrix_figure, per_label_f1_figure, scatter_figure
 from tl_suite.training.fit import check_tokenized, match_label_names
-
-_FIGURE_TAGS = {"classification": "confusion_matrix", "multi_label": "per_label_f1",
-                "regression": "predicted_vs_true", "token_classification": "per_type_f1"}
 
 
 def _forward(model, dataset):
@@ -44,21 +41,24 @@ def _forward(model, dataset):
     return feature_cache.make_forward(network, model.prepare), dataset
 
 
-def predict_with_labels(model, dataset, verbose=True):
+def predict_with_labels(model, dataset, verbose=True, on_batch=None):
     """Run ``model`` over ``dataset`` once; return ``(y_true, y_pred)`` in matching order.
 
     One pass gives inputs and labels together, so a reshuffling dataset cannot misalign them.
     For a tl_suite model the labels are those its preprocessor makes (per word piece for token
     classifiers, -1 where unlabelled); features `fit` cached for this dataset are reused while
-    the base is unchanged.
+    the base is unchanged. ``on_batch(raw inputs, labels, outputs)``, if given, sees each batch
+    of a pass over the raw inputs (not called when cached features are reused).
     """
-    forward, dataset = _forward(model, dataset)
+    forward, source = _forward(model, dataset)
     truths, predictions = [], []
-    bar = progress(feature_cache.num_batches(dataset), "Predicting", verbose, unit="batch")
-    for inputs, labels in dataset:
+    bar = progress(feature_cache.num_batches(source), "Predicting", verbose, unit="batch")
+    for inputs, labels in source:
         outputs, labels = forward(inputs, labels)
         predictions.append(np.asarray(outputs))
         truths.append(np.asarray(labels))
+        if on_batch is not None and source is dataset:
+            on_batch(inputs, truths[-1], predictions[-1])
         bar.update(1)
     bar.close()
     if not truths:
@@ -196,15 +196,6 @@ def _label_names(model, dataset, class_names):
     return names
 
 
-def _log_scalars(log_dir, values, step=0):
-    writer = tf.summary.create_file_writer(os.path.join(log_dir, "evaluation"))
-    with writer.as_default():
-        for name, value in values.items():
-            tf.summary.scalar(f"evaluation_{name}", value, step=step)
-    writer.flush()
-    writer.close()
-
-
 def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step=0, verbose=True,
              decoding="constrained", baseline=None):
     """Evaluate ``model`` on ``dataset``: metrics, report and figures.
@@ -213,15 +204,26 @@ def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step
     confusion matrix; multi-label gives a per-label report (at ``threshold``), micro/macro F1 and
     Hamming loss; regression gives MAE, RMSE and R² and a predicted-vs-true scatter plot; token
     classification (NER) gives entity-level precision/recall/F1 (seqeval) with a per-type table
-    and figure, one tag per word (decoded as ``decoding`` says). With ``log_dir`` the scalars
-    and the figure are also written to TensorBoard (``log_dir/evaluation``).
+    and figure, one tag per word (decoded as ``decoding`` says).
+
+    With ``log_dir``, TensorBoard gets all of it in the run ``log_dir/evaluation``, every tag
+    under ``test/`` (none collides with Keras' ``epoch_*`` and ``evaluation_*_vs_iterations``): the
+    metrics (``test/accuracy``, ...), per-class ``test/precision|recall|f1/<class>`` (per entity
+    type for taggers), the report as text (``test/report``), PR curves per class
+    (``test/pr_curve/<class>``, classification and multi-label), the figure (the confusion
+    matrix as row-normalised fractions with counts: ``test/confusion_matrix``) and the
+    reliability diagram, and the most confident mistakes with their inputs: a grid of images
+    with true / predicted labels and confidence (``test/misclassified``), a table of texts
+    (``test/misclassified_texts``) or of mis-tagged sentences (``test/mistagged_sentences``).
+    See `tl_suite.training.dashboards.evaluation`.
 
     Args:
         model: A model from a tl_suite builder (a `TransferModel`).
         dataset: `tf.data.Dataset` of ``(inputs, labels)`` batches, each seen once.
         class_names: Names of the classes/labels; defaults to ``model.label_names``, then the
             dataset's (its `DatasetInfo`), then ``"0"``, ``"1"``, ...
-        log_dir: Optional TensorBoard log folder (usually the one given to `fit`).
+        log_dir: Optional TensorBoard log folder (usually the one given to `fit`); the
+            results go to its run ``evaluation``.
         threshold: Decision threshold of multi-label outputs.
         step: TensorBoard step of the logged values.
         verbose: Show a progress bar while predicting.
@@ -262,8 +264,10 @@ def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step
     check_decoding(decoding)
     check_tokenized(model, dataset)
     match_label_names(model, dataset)
-    y_true, y_pred = predict_with_labels(model, dataset, verbose=verbose)
     names = _label_names(model, dataset, class_names)
+    mistakes = None if log_dir is None else Mistakes(model.task, names, threshold, decoding)
+    y_true, y_pred = predict_with_labels(model, dataset, verbose=verbose,
+                                         on_batch=mistakes and mistakes.observe)
     if model.task == "classification":
         result = classification_report(y_true, y_pred, names)
     elif model.task == "multi_label":
@@ -279,12 +283,7 @@ def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step
     if baseline is not None:
         _add_baseline(result, baseline, dataset, verbose)
     if log_dir is not None:
-        _log_scalars(log_dir, result["metrics"], step=step)
-        log_figure(log_dir, _FIGURE_TAGS[model.task], result["figure"], step=step)
-        if "calibration_figure" in result:
-            log_figure(log_dir, "reliability_diagram", result["calibration_figure"], step=step)
-        if baseline is not None:
-            _log_scalars(log_dir, {f"baseline_{k}": v for k, v in result["baseline"]["metrics"].items()}, step=step)
+        log_evaluation(log_dir, model, dataset, result, names, mistakes, step=step)
     return result
 
 

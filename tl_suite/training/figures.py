@@ -9,13 +9,14 @@ from matplotlib.figure import Figure
 
 
 def confusion_matrix_figure(matrix, class_names, title="Confusion matrix"):
-    """A matplotlib figure of a confusion matrix, with counts and row-normalised colours.
+    """A matplotlib figure of a confusion matrix, normalised by row: each cell shows the
+    fraction of the true class's examples (its colour too) and, below it, the count.
 
     Example:
     >>> import numpy as np
     >>> figure = confusion_matrix_figure(np.array([[3, 1], [0, 2]]), ["cat", "dog"])
     >>> [text.get_text() for text in figure.axes[0].texts]
-    ['3', '1', '0', '2']
+    ['0.75\\n(3)', '0.25\\n(1)', '0.00\\n(0)', '1.00\\n(2)']
     """
     size = max(5.0, 0.55 * len(class_names) + 2.5)
     figure = Figure(figsize=(size, size))  # pyplot-free: no global state, no backend switch
@@ -26,12 +27,12 @@ def confusion_matrix_figure(matrix, class_names, title="Confusion matrix"):
     axis.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
     axis.set_yticks(range(len(class_names)), class_names)
     axis.set_xlabel("Predicted")
-    axis.set_ylabel("True")
+    axis.set_ylabel("True (cells: fraction of the row, count)")
     axis.set_title(title)
     for i in range(matrix.shape[0]):
         for j in range(matrix.shape[1]):
-            axis.text(j, i, int(matrix[i, j]), ha="center", va="center",
-                      color="white" if normalised[i, j] > 0.5 else "black", fontsize=8)
+            axis.text(j, i, f"{normalised[i, j]:.2f}\n({int(matrix[i, j])})", ha="center",
+                      va="center", color="white" if normalised[i, j] > 0.5 else "black", fontsize=8)
     figure.tight_layout()
     return figure
 
@@ -72,9 +73,9 @@ def figure_to_image(figure):
     return tf.expand_dims(image, 0)
 
 
-def log_figure(log_dir, tag, figure, step=0):
-    """Write ``figure`` as an image into TensorBoard under ``log_dir/evaluation``."""
-    writer = tf.summary.create_file_writer(os.path.join(log_dir, "evaluation"))
+def log_figure(log_dir, tag, figure, step=0, run="evaluation"):
+    """Write ``figure`` as an image into TensorBoard under ``log_dir/<run>``."""
+    writer = tf.summary.create_file_writer(os.path.join(log_dir, run))
     with writer.as_default():
         tf.summary.image(tag, figure_to_image(figure), step=step)
     writer.flush()

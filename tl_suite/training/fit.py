@@ -16,6 +16,7 @@ from tl_suite.training.backup import RunBackup
 from tl_suite.training.best_model import BestModel
 from tl_suite.training.card_facts import record_training
 from tl_suite.training.cached_head import fit_head_on_cached_features
+from tl_suite.training.dashboards.run_logs import log_run
 from tl_suite.training.feature_cache import forget
 from tl_suite.training.non_finite import StopOnNonFinite, check_learning_rate, recover
 from tl_suite.training.runs import identity_of, open_run
@@ -132,6 +133,7 @@ def _callbacks(run, model, options, trained_by_head):
         full_model=model, patience=options["early_stopping_patience"],
         min_interval=60.0 if trained_by_head else 0.0, best=options.get("best"),
     )
+    # write_graph=False: Keras 3 writes no graph of these models; `log_run` traces it instead.
     callbacks = [guard] + ([keras.callbacks.TensorBoard(log_dir=run.directory, write_graph=False)]
                            if writer else []) + [best]
     csv_path = run.path("training_log.csv") if options["csv_log"] and writer else None
@@ -331,7 +333,10 @@ def fit(
 
     **Runs.** Each call trains in a run folder ``log_dir/run-NNN`` holding ``run.json`` (the
     run's configuration fingerprint, status and seed), TensorBoard event files (``train/``,
-    ``validation/``: per-epoch loss, metrics, learning rate), ``best.keras`` (the best model by
+    ``validation/``: per-epoch loss, metrics, learning rate; ``train/`` also the model's graph;
+    the run folder itself: its HParams session — the hyperparameters, from the model, the
+    datasets' info and these arguments, and ``best/*`` scalars, the logs of the best epoch by
+    ``monitor``), ``best.keras`` (the best model by
     ``monitor``, written atomically: a crash or a full disk never leaves a broken or worse
     file), ``training_log.csv`` and, while training, ``backup/`` (model, optimizer, epoch and
     best value after every epoch, written atomically with the previous one kept).
@@ -408,7 +413,7 @@ def fit(
     >>> history = tl_suite.fit(model, train, epochs=2, log_dir=tempfile.mkdtemp(), verbose=0)
     >>> len(history.history["loss"]), model.class_names, os.path.basename(history.run_dir)
     (2, ['no', 'yes'], 'run-001')
-    >>> sorted(os.listdir(history.run_dir))
+    >>> sorted(name for name in os.listdir(history.run_dir) if not name.startswith("events."))
     ['.lock', 'best.keras', 'run.json', 'train', 'training_log.csv']
     """
     monitor = monitor or ("val_loss" if validation is not None else "loss")
@@ -428,5 +433,6 @@ def fit(
     )
     with run:  # finished, or failed on a non-finite loss; the lock released either way
         history = fit_in_run(model, train, validation, run, options)
+        log_run(run, model, train, validation, history, options)
     record_training(model, train, validation, history)
     return history
