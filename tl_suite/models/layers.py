@@ -122,11 +122,11 @@ class TemperatureScaling(keras.layers.Layer):
     Example:
     >>> import numpy as np
     >>> layer = TemperatureScaling(activation="softmax")
-    >>> layer(np.array([[0.8, 0.2]], "float32")).numpy().round(4).tolist()
-    [[0.8, 0.2]]
+    >>> [round(float(p), 4) for p in layer(np.array([[0.8, 0.2]], "float32"))[0]]
+    [0.8, 0.2]
     >>> layer.set_temperature(2.0)
-    >>> layer(np.array([[0.8, 0.2]], "float32")).numpy().round(4).tolist()
-    [[0.6667, 0.3333]]
+    >>> [round(float(p), 4) for p in layer(np.array([[0.8, 0.2]], "float32"))[0]]
+    [0.6667, 0.3333]
     """
 
     def __init__(self, activation="softmax", **kwargs):
