@@ -72,8 +72,11 @@ def select_subset(parts, make, subset, validation_split=None, seed=None):
 
     def side(name):
         dataset = make(parts[name], name == "training")
+        info = dataset_info(dataset)
+        if info is None:
+            return dataset
         split = {"validation_split": validation_split, "seed": seed, "subset": name}
-        return attach_info(dataset, dataset_info(dataset).replace(split=split))
+        return attach_info(dataset, info.replace(split=split))
 
     if subset in ("training", "validation"):
         return side(subset)
