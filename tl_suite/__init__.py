@@ -13,12 +13,17 @@ Public API (everything else is private):
 - Fine-tuning: `freeze`, `unfreeze`, `recompile`, `layer_groups`, `fine_tune`,
   `find_learning_rate`, `LearningRateSweep`, `DiscriminativeAdam`, `OneCycle`, `warmup_cosine`;
   LoRA adapters: `save_adapter`, `load_adapter`, `merge_lora`
+- Inspection and explanations: `show_batch`, `show_results`, `top_losses`, `plot_top_losses`,
+  `most_confused`, `explain` (Grad-CAM, integrated gradients)
 - Shipping: `export` (SavedModel with preprocessing and labels inside, TFLite, model card)
 - Distribution: `get_strategy`, `set_mixed_precision`
 
 Importing tl_suite registers its model classes with Keras, so `keras.saving.load_model` can
 rebuild saved tl_suite models (or use `tl_suite.load_model`).
 """
+
+# First, before anything imports TensorFlow: its C++ start-up lines silenced (tl_suite/quiet.py).
+import tl_suite.quiet  # noqa: F401  isort: skip
 
 from tl_suite.backbones.registry import get_backbone, list_backbones, register_backbone
 from tl_suite.backbones.spec import BackboneSpec
@@ -29,6 +34,7 @@ from tl_suite.data.info import DatasetInfo, dataset_info, with_info
 from tl_suite.data.sources import bbc_news_path, load_fashion_mnist, twitter_ner_path
 from tl_suite.data.texts import text_dataset
 from tl_suite.data.tokens import read_conll, token_dataset
+from tl_suite.explain.explain import explain
 from tl_suite.export.export import export
 from tl_suite.fine_tuning.fine_tune import fine_tune
 from tl_suite.fine_tuning.freezing import freeze, layer_groups, recompile, unfreeze
@@ -36,6 +42,10 @@ from tl_suite.fine_tuning.lora import load_adapter, merge_lora, save_adapter
 from tl_suite.fine_tuning.lr_finder import LearningRateSweep, find_learning_rate
 from tl_suite.fine_tuning.optimizers import DiscriminativeAdam
 from tl_suite.fine_tuning.schedules import OneCycle, warmup_cosine
+from tl_suite.inspection.most_confused import most_confused
+from tl_suite.inspection.show_batch import show_batch
+from tl_suite.inspection.show_results import show_results
+from tl_suite.inspection.top_losses import plot_top_losses, top_losses
 from tl_suite.models.image_model import build_image_classifier
 from tl_suite.models.predict import predict, predict_tags
 from tl_suite.models.saving import load_model
@@ -72,6 +82,7 @@ __all__ = [
     "calibrate",
     "dataset_info",
     "evaluate",
+    "explain",
     "export",
     "find_learning_rate",
     "fine_tune",
@@ -88,6 +99,8 @@ __all__ = [
     "load_movie_reviews",
     "load_spam_assassin",
     "merge_lora",
+    "most_confused",
+    "plot_top_losses",
     "predict",
     "predict_tags",
     "read_conll",
@@ -96,8 +109,11 @@ __all__ = [
     "run_baseline",
     "save_adapter",
     "set_mixed_precision",
+    "show_batch",
+    "show_results",
     "text_dataset",
     "token_dataset",
+    "top_losses",
     "twitter_ner_path",
     "unfreeze",
     "warmup_cosine",

@@ -12,6 +12,7 @@ import tensorflow as tf
 from tl_suite.data.info import dataset_info
 from tl_suite.models.compiling import compile_arguments, strategy_scope
 from tl_suite.models.multi_worker import HeadTrainer
+from tl_suite.progress import keras_progress
 from tl_suite.training.batch_norm_folding import fold_batch_norm
 from tl_suite.training.branch_choice import choose_branches as choose
 from tl_suite.training.feature_cache import EpochCounter, FeatureCache, remember
@@ -87,10 +88,14 @@ def fit_head_on_cached_features(model, train, validation=None, epochs=10, callba
             choice = choose(model, train_cache, validation_cache, seed=seed, epochs=epochs,
                             verbose=show)
         epoch = tf.Variable(initial_epoch, dtype="int64", trainable=False)
+        # Keras' bar counts steps in executions of 16: `keras_progress` adds one that does not
+        # overshoot the epoch ("16/1"), or one bar over the epochs in notebooks.
+        keras_verbose, progress_callbacks = keras_progress(verbose)
         history = head_trainer(model).fit(
             train_cache.dataset(seed=seed, epoch=epoch), epochs=epochs, initial_epoch=initial_epoch,
             validation_data=None if validation_cache is None else validation_cache.dataset(shuffle=False),
-            callbacks=[EpochCounter(epoch), *callbacks], verbose=verbose, shuffle=False,
+            callbacks=[EpochCounter(epoch), *callbacks, *progress_callbacks], verbose=keras_verbose,
+            shuffle=False,
         )
         if validation_cache is not None and validation_cache.storage == "memory":
             remember(model, validation, caches.pop())  # `evaluate(model, validation)` reuses it

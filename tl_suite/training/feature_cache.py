@@ -69,17 +69,16 @@ def num_batches(dataset):
     return cardinality if cardinality > 0 else None
 
 
-def _one_pass(forward, dataset, label, verbose):
-    """``(features per output, labels, batch size)`` of one pass of ``forward`` over ``dataset``."""
+def _one_pass(forward, dataset, bar):
+    """``(features per output, labels, batch size)`` of one pass of ``forward`` over ``dataset``,
+    counting batches on ``bar``."""
     outputs, labels = [], []
-    bar = progress(num_batches(dataset), label, verbose, unit="batch")
     for inputs, batch_labels in dataset:
         result, batch_labels = forward(inputs, batch_labels)
         result = result if isinstance(result, (list, tuple)) else [result]
         outputs.append([np.asarray(r) for r in result])
         labels.append(np.asarray(batch_labels))
         bar.update(1)
-    bar.close()
     if not labels:
         return None
     features = [pad_concatenate(parts, 0) for parts in zip(*outputs)]
@@ -338,13 +337,16 @@ class FeatureCache:
         extractor = extractor or fold_batch_norm(model.features_model())
         forward = make_forward(extractor, model.prepare)
         passes, batch_size = [], None
-        for view in range(views):
-            label = f"Frozen features, {description}" + (f" (view {view + 1}/{views})" if views > 1 else "")
-            result = _one_pass(forward, dataset, label, verbose)
-            if result is None:
-                raise ValueError(f"The {description} dataset is empty: nothing to train on.")
-            passes.append(result[:2])
-            batch_size = batch_size or result[2]
+        batches = num_batches(dataset)
+        label = f"Frozen features, {description}" + (f" ({views} augmented views)" if views > 1 else "")
+        # One bar for all the views: one line per split in logs, one widget in notebooks.
+        with progress(None if batches is None else batches * views, label, verbose, unit="batch") as bar:
+            for _ in range(views):
+                result = _one_pass(forward, dataset, bar)
+                if result is None:
+                    raise ValueError(f"The {description} dataset is empty: nothing to train on.")
+                passes.append(result[:2])
+                batch_size = batch_size or result[2]
         features, labels, directory = _store(_same_lengths(passes, description), memory_budget)
         info = dataset_info(dataset)
         return cls(features, labels, views, batch_size, ordered=info is not None and not info.shuffled,

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from tl_suite.data.info import dataset_info
 from tl_suite.models.compiling import is_frozen, is_transfer_model
+from tl_suite.progress import keras_progress
 from tl_suite.training.backup import RunBackup
 from tl_suite.training.best_model import BestModel
 from tl_suite.training.card_facts import record_training
@@ -259,7 +260,10 @@ def fit_in_run(model, train, validation, run, options):
                 choose_branches=choose, **common,
             )
         try:
-            return model.fit(train, validation_data=validation, shuffle=False, **common)
+            verbose, progress_callbacks = keras_progress(options["verbose"])  # one bar per epoch
+            return model.fit(train, validation_data=validation, shuffle=False,
+                             **{**common, "verbose": verbose,
+                                "callbacks": [*callbacks, *progress_callbacks]})
         finally:
             model._initial_epoch = None  # set by a restored backup; not for the next fit
 
