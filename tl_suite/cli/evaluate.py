@@ -30,9 +30,7 @@ and R2 (regression), entity-level precision/recall/F1 (token classification)."""
 
 def add_parser(subparsers, formatter_class):
     parser = options.add_command(subparsers, "evaluate", HELP, formatter_class, EPILOG)
-    parser.add_argument(
-        "model", metavar="MODEL",
-        help="a .keras model saved by `tl-suite train`")
+    options.add_model_argument(parser)
     parser.add_argument(
         "data", metavar="DATA",
         help="labelled data of the model's kind, as `tl-suite train` reads it (class "

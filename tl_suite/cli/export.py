@@ -25,9 +25,7 @@ that imports only tensorflow (text models: also tensorflow_text) and serves with
 
 def add_parser(subparsers, formatter_class):
     parser = options.add_command(subparsers, "export", HELP, formatter_class, EPILOG)
-    parser.add_argument(
-        "model", metavar="MODEL",
-        help="a .keras model saved by `tl-suite train`")
+    options.add_model_argument(parser)
     parser.add_argument(
         "path", metavar="PATH",
         help="the SavedModel folder to write (for TF Serving: "

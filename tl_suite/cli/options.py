@@ -150,6 +150,11 @@ def text_columns(text):
     return names[0] if len(names) == 1 else names
 
 
+def add_model_argument(parser):
+    """The ``MODEL`` positional of the commands that read a trained model."""
+    parser.add_argument("model", metavar="MODEL", help="a .keras model saved by `tl-suite train`")
+
+
 def add_command(subparsers, name, summary, formatter_class, epilog=None):
     """The sub-parser of command ``name``: ``summary`` is its line in ``tl-suite --help`` and
     (as a sentence) the start of its own help."""

@@ -34,9 +34,7 @@ examples (offline):
 
 def add_parser(subparsers, formatter_class):
     parser = options.add_command(subparsers, "predict", HELP, formatter_class, EPILOG)
-    parser.add_argument(
-        "model", metavar="MODEL",
-        help="a .keras model saved by `tl-suite train`")
+    options.add_model_argument(parser)
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="files, folders, a .csv/.jsonl file or - (stdin); see below")
     options.add_text_columns(parser, label_column=False)
