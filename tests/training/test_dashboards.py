@@ -171,7 +171,8 @@ def test_a_text_model_shows_its_misclassified_texts(tmp_path, text_spec):
     labels = [1, 0, 1, 0, 1, 0] * 2
     train = tl_suite.text_dataset(texts=texts, labels=labels, class_names=["neg", "pos"],
                                   batch_size=4, shuffle=False, verbose=False)
-    model = tl_suite.build_text_classifier(text_spec, num_classes=2, weights=None, seed=0)
+    model = tl_suite.build_text_classifier(text_spec, num_classes=2, weights=None, seed=0,
+                                           wide_tokens=None)  # a random encoder: mistakes to show
     tl_suite.fit(model, train, epochs=1, log_dir=str(tmp_path), verbose=0)
     # A reshuffling dataset: the mistakes are kept with their texts in the one pass.
     test = tl_suite.text_dataset(texts=texts, labels=labels, class_names=["neg", "pos"],

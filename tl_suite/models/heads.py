@@ -4,6 +4,7 @@ import keras
 
 from tl_suite.models.layers import BranchGate, TemperatureScaling
 from tl_suite.models.metrics import MaskedAccuracy
+from tl_suite.models.naive_bayes import NaiveBayesDense
 
 TASKS = ("classification", "multi_label", "regression", "token_classification")
 _ACTIVATION = {"classification": "softmax", "multi_label": "sigmoid", "regression": None,
@@ -18,8 +19,10 @@ def build_head(input_shape, num_outputs, task="classification", dropout=0.2, hid
     features, so `fit` can train it alone on features the frozen base computed once. With
     ``gated_columns`` (a text model's wide branch) a `BranchGate` named ``"branch_gate"`` first
     scales that many leading features (the encoder's) by a non-trainable 1 or 0, with the
-    first dropout on those columns only (not on the sparse TF-IDF ones). Probability
-    outputs end in a `TemperatureScaling` layer named ``"temperature"`` (1 until `calibrate`).
+    first dropout on those columns only (not on the sparse TF-IDF ones), and — for class and
+    label outputs without hidden layers — the output layer is a `NaiveBayesDense` whose
+    TF-IDF weights `fit` scales by naive-Bayes ratios. Probability outputs end in a
+    `TemperatureScaling` layer named ``"temperature"`` (1 until `calibrate`).
     """
     features = keras.Input(shape=input_shape, name="features")
     x = features
@@ -31,9 +34,13 @@ def build_head(input_shape, num_outputs, task="classification", dropout=0.2, hid
         x = keras.layers.Dense(units, activation=hidden_activation, name=f"hidden{index}")(x)
     if dropout and (hidden_units or not gated_columns):
         x = keras.layers.Dropout(dropout, name="dropout")(x)
-    outputs = keras.layers.Dense(
-        num_outputs, activation=_ACTIVATION[task], dtype="float32", name="predictions"
-    )(x)
+    if gated_columns and not hidden_units and task in ("classification", "multi_label"):
+        outputs = NaiveBayesDense(num_outputs, gated_columns, activation=_ACTIVATION[task],
+                                  dtype="float32", name="predictions")(x)
+    else:
+        outputs = keras.layers.Dense(
+            num_outputs, activation=_ACTIVATION[task], dtype="float32", name="predictions"
+        )(x)
     if _ACTIVATION[task]:  # probabilities: a temperature `calibrate` can set (1 until then)
         outputs = TemperatureScaling(_ACTIVATION[task], name="temperature")(outputs)
     return keras.Model(features, outputs, name=name)

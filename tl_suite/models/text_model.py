@@ -6,6 +6,7 @@ and ``predict`` map over raw strings inside tf.data, and which is saved with the
 """
 
 import keras
+import tensorflow as tf
 
 from tl_suite.models import layers
 from tl_suite.models.task import TransferModel
@@ -68,9 +69,13 @@ class TextModel(TransferModel):
 
     def fit(self, x=None, y=None, *args, **kwargs):
         """`keras.Model.fit`; first learns the TF-IDF vocabulary of the wide branch from ``x``
-        (the training texts) if it is not learnt yet (`tl_suite.fit` does the same)."""
+        (the training texts) if it is not learnt yet, and for a `tf.data.Dataset` of ``(texts,
+        labels)`` the head's naive-Bayes ratios (`tl_suite.fit` does the same)."""
         if getattr(self.preprocessor, "needs_adapt", False) and x is not None:
             self.preprocessor.adapt(x)
+        if isinstance(x, tf.data.Dataset):
+            from tl_suite.training.word_ratios import ratios_from_texts  # training imports models
+            ratios_from_texts(self, x)  # the head's naive-Bayes ratios, once
         return super().fit(x, y, *args, **kwargs)
 
     def resolve_jit_compile(self, jit_compile):
@@ -188,7 +193,8 @@ def build_text_classifier(
             and word pairs (`TfIdfVectorizer`, vocabulary learnt from the training texts by
             ``fit`` and saved with the model) joins the encoder's pooled features before the
             head, so the head sees both the sentence meaning and the exact words (rare names,
-            URLs, the whole text however long). ``"auto"`` (default): 50,000 for a frozen base,
+            URLs, the whole text however long); the head's TF-IDF weights are scaled by
+            naive-Bayes ratios ``fit`` sets from the training data (`NaiveBayesDense`). ``"auto"`` (default): 50,000 for a frozen base,
             None with ``lora_rank``; None: the encoder's features only. With validation data,
             `fit` also checks whether the TF-IDF branch alone does better and then switches the
             encoder's columns off (``model.branches``; ``fit(choose_branches=False)`` keeps both).

@@ -16,6 +16,7 @@ from tl_suite.progress import keras_progress
 from tl_suite.training.batch_norm_folding import fold_batch_norm
 from tl_suite.training.branch_choice import choose_branches as choose
 from tl_suite.training.feature_cache import EpochCounter, FeatureCache, remember
+from tl_suite.training.word_ratios import ratios_from_cache
 
 def head_trainer(model, steps_per_execution=None):
     """A compiled `keras.Model` of ``model.head``'s layers (weights shared) that trains on
@@ -83,6 +84,7 @@ def fit_head_on_cached_features(model, train, validation=None, epochs=10, callba
     try:
         train_cache = cache(train, _training_views(train, feature_views), "training")
         validation_cache = None if validation is None else cache(validation, 1, "validation")
+        ratios_from_cache(model, train_cache)  # a wide head's naive-Bayes ratios, once
         choice = None
         if choose_branches and validation_cache is not None:
             choice = choose(model, train_cache, validation_cache, seed=seed, epochs=epochs,

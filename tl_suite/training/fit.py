@@ -22,6 +22,7 @@ from tl_suite.training.feature_cache import forget
 from tl_suite.training.non_finite import StopOnNonFinite, check_learning_rate, recover
 from tl_suite.training.runs import identity_of, open_run
 from tl_suite.training.safe_files import DiskFullError
+from tl_suite.training.word_ratios import ratios_from_texts
 
 
 def check_tokenized(model, dataset, argument="dataset"):
@@ -259,6 +260,7 @@ def fit_in_run(model, train, validation, run, options):
                 memory_budget=options["feature_cache_memory"], seed=run.seed,
                 choose_branches=choose, **common,
             )
+        ratios_from_texts(model, train)  # a wide head's naive-Bayes ratios, once
         try:
             verbose, progress_callbacks = keras_progress(options["verbose"])  # one bar per epoch
             return model.fit(train, validation_data=validation, shuffle=False,
@@ -357,8 +359,9 @@ def fit(
     shuffled dataset starts its shuffle order over (the order of tf.data's reshuffling cannot
     be continued), as do dropout draws: the result is as good, not bit-equal.
 
-    **Wide-and-deep text heads.** A text model with a TF-IDF branch (``wide_tokens``) trained
-    on cached features with ``validation`` first trains two heads for a few seconds — on both
+    **Wide-and-deep text heads.** Before the first epoch, the head's weights on the TF-IDF
+    columns get their naive-Bayes ratios from the training data, once (`word_ratios`). A text
+    model with a TF-IDF branch (``wide_tokens``) trained on cached features with ``validation`` first trains two heads for a few seconds — on both
     branches, and on the TF-IDF branch alone — and keeps the branches with the lower validation
     loss (``choose_branches``; ``model.branches`` and ``history.branch_choice`` say which); the
     run then trains that head. On a corpus where the encoder's view of the first
