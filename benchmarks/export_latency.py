@@ -29,7 +29,8 @@ TFLite >= 2x faster than the Keras model at batch 1, <= 1/4 of the Keras model f
 calibration (both models).
 
 Run: `.venv/bin/python benchmarks/export_latency.py [--quick]` (``--quick``: small data, few
-calls, a few minutes).
+calls, a few minutes); `--int8-seeds 1337 7 42`: only the int8 image accuracy change, one
+training run per seed, and its mean (a single run moves by about half a point).
 """
 
 import argparse
@@ -282,6 +283,30 @@ def print_goals(figures):
         goal("image int8 TFLite accuracy lost <= 1 point", f"{lost:+.2f} points", lost <= 1.0)
 
 
+def int8_accuracy_over_seeds(args):
+    """The full-integer int8 image model's accuracy change over ``args.int8_seeds`` (each seed
+    draws its own training / test images, trains the head and calibrates int8 on its own
+    training examples): one run moves by about half a point, so the goal is judged on the mean."""
+    changes = []
+    for seed in args.int8_seeds:
+        run = argparse.Namespace(**{**vars(args), "seed": seed})
+        model, train, validation, test, _, _ = image_model(run)
+        keras.utils.set_random_seed(seed)
+        with tempfile.TemporaryDirectory() as folder:
+            tl_suite.fit(model, train, validation, epochs=args.epochs, log_dir=folder, verbose=0,
+                         early_stopping_patience=3, seed=seed)
+            path = export_tflite(model, os.path.join(folder, "int8.tflite"), quantization="int8",
+                                 representative_data=train, input_size=(28, 28),
+                                 calibration_examples=args.calibration_examples)
+            result = check_tflite(model, path, test, verbose=False)
+        changes.append(100 * result["change"])
+        print(f"  seed {seed}: Keras {result['keras']:.4f}, int8 {result['tflite']:.4f} "
+              f"({changes[-1]:+.2f} points, same label on {result['agreement']:.1%})", flush=True)
+    lost = -float(np.mean(changes))
+    goal(f"image int8 TFLite accuracy lost <= 1 point, mean of {len(changes)} seeds",
+         f"{lost:+.2f} points (spread {max(changes) - min(changes):.2f})", lost <= 1.0)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--train-size", type=int, default=2000)
@@ -295,11 +320,15 @@ def main():
     parser.add_argument("--models", nargs="*", choices=["image", "text"], default=["image", "text"])
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--quick", action="store_true", help="small data and few calls")
+    parser.add_argument("--int8-seeds", type=int, nargs="+",
+                        help="only the int8 image model's accuracy change, over these seeds")
     args = parser.parse_args()
     if args.quick:
         args.train_size, args.test_size, args.max_examples, args.epochs = 200, 100, 150, 3
         args.calls, args.batches, args.rounds, args.calibration_examples = 20, 4, 2, 32
     print(f"{os.cpu_count()} CPU cores; TensorFlow {tf.__version__}, Keras {keras.__version__}")
+    if args.int8_seeds:
+        return int8_accuracy_over_seeds(args)
     figures = {}
     for kind in args.models:
         model, train, validation, test, inputs, labels = (image_model if kind == "image" else text_model)(args)

@@ -144,3 +144,11 @@ def test_export_latency_quick():
     assert accuracy[("image", "tflite float32")] == accuracy[("image", "keras")]  # same function
     assert len(re.findall(r"^goal: .+ -> (held|NOT held)$", out, re.MULTILINE)) == 7
     assert "tokenization outside" in out and out.count("TFLite check of") == 8
+
+
+def test_export_latency_int8_seeds_quick():
+    out = _run("export_latency.py", "--quick", "--int8-seeds", 1, 2)
+    changes = _numbers(r"(?m)^  seed \d+: Keras [\d.]+, int8 [\d.]+ \(([+-][\d.]+) points", out)
+    assert len(changes) == 2 and all(abs(change) <= 100 for change in changes)
+    mean = _numbers(r"(?m)^goal: image int8 TFLite accuracy lost <= 1 point, mean of 2 seeds: ([+-][\d.]+) points", out)
+    assert mean == [pytest.approx(-np.mean(changes), abs=0.006)]
