@@ -12,7 +12,8 @@ tf) + logistic regression (C=10), scikit-learn.
 
 Rows per corpus:
 - "default": `build_text_classifier("minilm_l6")` as it is now — frozen MiniLM (128 tokens,
-  mean pooling) joined by the TF-IDF wide branch (`wide_tokens="auto"`, 50,000 terms), whose
+  mean pooling) joined by the TF-IDF wide branch (`wide_tokens="auto"`, 50,000 terms; the
+  head's TF-IDF weights scaled by naive-Bayes ratios of the training texts), whose
   branches `fit` chooses on the validation texts (both, or TF-IDF alone; printed) — for each of
   `--seeds` model seeds (head initialisation, shuffling, dropout), then the mean and spread.
 - "encoder only": the same with `wide_tokens=None` (the frozen default before the wide branch),
