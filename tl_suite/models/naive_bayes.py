@@ -10,7 +10,7 @@ instead of 2); on BBC News and SpamAssassin it changed by +0.1 points.
 
 `NaiveBayesDense` is a dense layer whose kernel rows for the wide columns are multiplied by
 the non-trainable ``ratios`` (ones until set), one column of ratios per output. `fit` sets
-them once from the training data (`tl_suite.training.word_ratios`), before the head trains.
+them once from the training data (`tl_suite.models.word_ratios`), before the head trains.
 """
 
 import keras

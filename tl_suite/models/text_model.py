@@ -11,6 +11,7 @@ import tensorflow as tf
 from tl_suite.models import layers
 from tl_suite.models.task import TransferModel
 from tl_suite.models.text_base import check_text_arguments, enable_lora, load_frozen_text_base
+from tl_suite.models.word_ratios import ratios_from_texts
 from tl_suite.preprocessing.text import TextPreprocessor
 from tl_suite.preprocessing.windows import WindowedTextPreprocessor
 from tl_suite.validation import check_integer, label_count
@@ -74,8 +75,7 @@ class TextModel(TransferModel):
         if getattr(self.preprocessor, "needs_adapt", False) and x is not None:
             self.preprocessor.adapt(x)
         if isinstance(x, tf.data.Dataset):
-            from tl_suite.training.word_ratios import ratios_from_texts  # training imports models
-            ratios_from_texts(self, x)  # the head's naive-Bayes ratios, once
+            ratios_from_texts(self, x, kwargs.get("steps_per_epoch"))  # the head's naive-Bayes ratios, once
         return super().fit(x, y, *args, **kwargs)
 
     def resolve_jit_compile(self, jit_compile):

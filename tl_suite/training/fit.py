@@ -22,7 +22,6 @@ from tl_suite.training.feature_cache import forget
 from tl_suite.training.non_finite import StopOnNonFinite, check_learning_rate, recover
 from tl_suite.training.runs import identity_of, open_run
 from tl_suite.training.safe_files import DiskFullError
-from tl_suite.training.word_ratios import ratios_from_texts
 
 
 def check_tokenized(model, dataset, argument="dataset"):
@@ -260,7 +259,6 @@ def fit_in_run(model, train, validation, run, options):
                 memory_budget=options["feature_cache_memory"], seed=run.seed,
                 choose_branches=choose, **common,
             )
-        ratios_from_texts(model, train)  # a wide head's naive-Bayes ratios, once
         try:
             verbose, progress_callbacks = keras_progress(options["verbose"])  # one bar per epoch
             return model.fit(train, validation_data=validation, shuffle=False,

@@ -5,7 +5,7 @@ import pytest
 import tl_suite
 from tl_suite.models.heads import build_head
 from tl_suite.models.naive_bayes import NaiveBayesDense, naive_bayes_ratios
-from tl_suite.training.word_ratios import naive_bayes_layer, set_word_ratios
+from tl_suite.models.word_ratios import naive_bayes_layer, ratios_from_texts, set_word_ratios
 
 TEXTS = ["good film", "bad film", "good good film", "bad bad film", "the film is good",
          "the film is bad", "paris is good", "fox is bad"]
@@ -99,3 +99,26 @@ def test_keras_fit_on_a_dataset_sets_the_ratios_too(text_spec):
     model = tl_suite.build_text_classifier(text_spec, num_classes=2, weights=None, wide_tokens=20)
     model.fit(_data(), epochs=1, verbose=0)
     assert naive_bayes_layer(model).has_ratios
+
+
+def test_a_repeating_dataset_is_read_for_steps_per_epoch_batches(text_spec):
+    """The learning-rate finder fits on ``data.repeat()`` with ``steps_per_epoch``: the ratios
+    come from that many batches, and an endless dataset without steps leaves them unset with a
+    warning instead of reading forever."""
+    finite = tl_suite.build_text_classifier(text_spec, num_classes=2, weights=None, wide_tokens=20,
+                                            seed=0)
+    finite.fit(_data(), epochs=1, verbose=0)
+    repeated = tl_suite.build_text_classifier(text_spec, num_classes=2, weights=None,
+                                              wide_tokens=20, seed=0)
+    repeated.preprocessor.adapt(_data())  # adapt needs a dataset that ends
+    steps = int(_data().cardinality())
+    repeated.fit(_data().repeat(), epochs=1, steps_per_epoch=steps, verbose=0)
+    np.testing.assert_allclose(naive_bayes_layer(repeated).ratios.numpy(),
+                               naive_bayes_layer(finite).ratios.numpy(), rtol=1e-5)
+
+    endless = tl_suite.build_text_classifier(text_spec, num_classes=2, weights=None,
+                                             wide_tokens=20)
+    endless.preprocessor.adapt(_data())
+    with pytest.warns(UserWarning, match="steps_per_epoch"):
+        assert not ratios_from_texts(endless, _data().repeat())
+    assert not naive_bayes_layer(endless).has_ratios
