@@ -152,3 +152,17 @@ def test_export_latency_int8_seeds_quick():
     assert len(changes) == 2 and all(abs(change) <= 100 for change in changes)
     mean = _numbers(r"(?m)^goal: image int8 TFLite accuracy lost <= 1 point, mean of 2 seeds: ([+-][\d.]+) points", out)
     assert mean == [pytest.approx(-np.mean(changes), abs=0.006)]
+
+
+def test_export_latency_calibration_seeds_quick():
+    out = _run("export_latency.py", "--quick", "--calibration-seeds", 1, 2, "--models", "text")
+    rows = re.findall(r"(?m)^  text seed \d+: ([\d.]+) -> ([\d.]+) \(temperature ([\d.]+); a perfectly "
+                      r"calibrated model shows ([\d.]+)-([\d.]+) on these (\d+) examples\)$", out)
+    assert len(rows) == 2, out
+    for before, after, temperature, low, high, examples in rows:
+        assert 0 <= float(low) <= float(high) <= 1 and 0 <= float(before) <= 1 and 0 <= float(after) <= 1
+        assert float(temperature) > 0 and int(examples) == 30  # 20% of the 150 articles
+    before, after = (np.mean([float(row[i]) for row in rows]) for i in (0, 1))
+    mean = re.findall(r"(?m)^goal: text expected calibration error lower after calibration, mean of 2 "
+                      r"seeds: ([\d.]+) -> ([\d.]+) -> (held|NOT held)$", out)
+    assert [tuple(map(float, mean[0][:2]))] == [pytest.approx((before, after), abs=6e-5)]

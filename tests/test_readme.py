@@ -32,6 +32,7 @@ def test_calibration_example_lowers_the_error(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(compile(_block_after("### Calibrated probabilities"), "README.md", "exec"), {})
     lines = capsys.readouterr().out.strip().splitlines()
-    temperature, before, after = (float(value) for value in lines[-2].split())
+    temperature, before, after = (float(value) for value in lines[-3].split())
     assert temperature != 1.0 and after <= before
-    assert lines[-1].startswith("Expected calibration error:") and "before it" in lines[-1]
+    assert lines[-2].startswith("Expected calibration error:") and "before it" in lines[-2]
+    assert "a perfectly calibrated model would show" in lines[-1]

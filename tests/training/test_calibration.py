@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from tl_suite.models.layers import TemperatureScaling
-from tl_suite.training.calibration import (calibration_bins, expected_calibration_error,
+from tl_suite.training.calibration import (calibrated_model_ece, calibration_bins,
+                                           expected_calibration_error,
                                            fit_temperature, reliability_diagram,
                                            scaled_probabilities, uncalibrated)
 
@@ -74,3 +75,24 @@ def test_reliability_diagram_draws_bars_per_used_bin():
     assert legend[2] == "perfect calibration"
     heights = [patch.get_height() for patch in axis.patches]
     assert heights and all(0 <= h <= 1 for h in heights)
+
+
+def test_calibrated_model_ece_is_the_sampling_noise_of_an_honest_model():
+    rng = np.random.default_rng(1)
+    probabilities = rng.dirichlet([0.3, 0.3, 0.3], size=300)
+    median, low, high = calibrated_model_ece(probabilities, draws=300)
+    assert 0 < low < median < high < 0.15
+    # an honest model's measured errors fall inside the range about 90% of the time
+    inside = []
+    for _ in range(100):
+        labels = np.array([rng.choice(3, p=p) for p in probabilities])
+        inside.append(low <= expected_calibration_error(labels, probabilities) <= high)
+    assert 0.8 <= np.mean(inside) <= 0.97
+    # more examples, less noise; yes/no probabilities work too
+    assert calibrated_model_ece(np.tile(probabilities, (10, 1)), draws=100)[0] < median / 2
+    binary = calibrated_model_ece(np.full(500, 0.9), draws=200)
+    assert 0 < binary[1] < binary[0] < binary[2] < 0.06
+    # an overconfident model's error lies far above its range
+    labels = np.array([rng.choice(3, p=p) for p in probabilities])
+    overconfident = scaled_probabilities(probabilities, 0.3)
+    assert expected_calibration_error(labels, overconfident) > calibrated_model_ece(overconfident, draws=200)[2]

@@ -10,6 +10,7 @@ from sklearn import metrics as sk_metrics
 import tl_suite
 from tl_suite.training import evaluate as evaluate_module
 from tl_suite.training import feature_cache
+from tl_suite.training.calibration import calibrated_model_ece
 
 
 def test_evaluate_classification_matches_sklearn(tmp_path, splits, make_model):
@@ -205,3 +206,17 @@ def test_evaluate_decoding_option_matches_predict_tags(text_spec):
     assert default["predicted_tags"][0] == ["B-loc", "I-loc", "I-loc"]
     with pytest.raises(ValueError, match="Received: decoding='crf'"):
         tl_suite.evaluate(model, data, verbose=False, decoding="crf")
+
+
+def test_evaluate_reports_the_calibration_error_an_honest_model_would_show():
+    rng = np.random.default_rng(0)
+    data = tl_suite.image_dataset(images=rng.integers(0, 255, (40, 32, 32, 3)), labels=np.arange(40) % 4,
+                                  shuffle=False, verbose=False)
+    model = tl_suite.build_image_classifier("tiny_efficientnet_lite", num_classes=4, weights=None, seed=0)
+    result = tl_suite.evaluate(model, data, verbose=False)
+    noise = result["calibration_noise"]
+    assert 0 <= noise["low"] <= noise["median"] <= noise["high"] <= 1
+    expected = calibrated_model_ece(result["y_pred"], draws=200)
+    assert (noise["median"], noise["low"], noise["high"]) == pytest.approx(expected)
+    assert f"{noise['low']:.4f}-{noise['high']:.4f}" in result["report"].splitlines()[-1]
+    assert "on these 40 predictions" in result["report"]

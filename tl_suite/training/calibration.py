@@ -66,6 +66,35 @@ def expected_calibration_error(y_true, probabilities, task="classification", bin
     return float(np.sum(count * np.abs(confidence - accuracy)) / max(count.sum(), 1))
 
 
+def calibrated_model_ece(probabilities, bins=15, draws=1000, seed=0):
+    """The expected calibration error a perfectly calibrated model giving these
+    ``probabilities`` (examples x classes, or 1-D yes/no probabilities, as `flatten_predictions`
+    gives them) would still show on this many examples: ``(median, 5th percentile, 95th
+    percentile)`` over ``draws`` label sets drawn from the probabilities themselves.
+
+    A measured error inside that range is sampling noise: on a few hundred examples of a model
+    right 98% of the time it is about 0.01, and no calibration can lower it reliably.
+
+    Example:
+    >>> import numpy as np
+    >>> probabilities = np.tile([[0.98, 0.01, 0.01]], (400, 1))
+    >>> median, low, high = calibrated_model_ece(probabilities)  # says 0.98 on 400 examples
+    >>> round(median, 3), round(high, 4)  # right on 392 of them: 0; on 397: 0.0125
+    (0.005, 0.0125)
+    """
+    flat = np.asarray(probabilities, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    errors = []
+    for _ in range(draws):
+        if flat.ndim == 1:  # yes/no outputs
+            labels = (rng.random(len(flat)) < flat).astype(int)
+        else:
+            cumulative = flat.cumsum(axis=1)
+            labels = (cumulative < rng.random((len(flat), 1)) * cumulative[:, -1:]).sum(axis=1)
+        errors.append(expected_calibration_error(labels, flat, "flat", bins))
+    return tuple(float(v) for v in np.percentile(errors, [50, 5, 95]))
+
+
 def scaled_probabilities(probabilities, temperature):
     """Probabilities rescaled by ``temperature`` (as `TemperatureScaling` does)."""
     p = np.clip(probabilities, 1e-37, 1.0)

@@ -14,8 +14,8 @@ from tl_suite.progress import progress
 from tl_suite.training import feature_cache
 from tl_suite.training.baselines import compare, run_baseline
 from tl_suite.training.batch_norm_folding import fold_batch_norm
-from tl_suite.training.calibration import (expected_calibration_error, reliability_diagram,
-                                           uncalibrated)
+from tl_suite.training.calibration import (calibrated_model_ece, expected_calibration_error,
+                                           flatten_predictions, reliability_diagram, uncalibrated)
 from tl_suite.training.card_facts import record_evaluation
 from tl_suite.training.dashboards.evaluation import log_evaluation
 from tl_suite.training.dashboards.mistakes import Mistakes
@@ -239,8 +239,10 @@ def evaluate(model, dataset, class_names=None, log_dir=None, threshold=0.5, step
     Returns:
         A dict with ``"task"``, ``"metrics"`` (name → float; probability outputs also
         ``"expected_calibration_error"``, and ``"..._uncalibrated"`` for a model `calibrate`
-        set a temperature on), ``"report"`` (text), ``"figure"`` (a matplotlib figure),
-        ``"calibration_figure"`` (reliability diagram), ``"y_true"`` and ``"y_pred"``, and per task
+        set a temperature on), ``"calibration_noise"`` (``{"median", "low", "high"}``: the
+        error a perfectly calibrated model would show on this many predictions, 5th-95th
+        percentile, `calibrated_model_ece`), ``"report"`` (text), ``"figure"`` (a matplotlib
+        figure), ``"calibration_figure"`` (reliability diagram), ``"y_true"`` and ``"y_pred"``, and per task
         ``"report_dict"`` and ``"confusion_matrix"`` (classification, multi-label) or
         ``"true_tags"`` and ``"predicted_tags"`` (token classification).
 
@@ -303,6 +305,11 @@ def _add_calibration(result, model, y_true, y_pred):
                  f"{result['metrics']['expected_calibration_error_uncalibrated']:.4f} before it)")
     else:
         line += " (not calibrated: tl_suite.calibrate(model, validation) fits a temperature)"
+    _, flat = flatten_predictions(y_true, y_pred, model.task)
+    median, low, high = calibrated_model_ece(flat, draws=200)
+    result["calibration_noise"] = {"median": median, "low": low, "high": high}
+    line += (f"\n  a perfectly calibrated model would show {low:.4f}-{high:.4f} (median "
+             f"{median:.4f}) on these {len(flat)} predictions: differences inside it are noise")
     result["report"] = f"{result['report']}\n{line}"
     result["calibration_figure"] = reliability_diagram(y_true, y_pred, model.task, before=before)
 
