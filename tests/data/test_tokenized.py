@@ -1,6 +1,9 @@
+import logging
+
 import numpy as np
 import tensorflow as tf
 
+from tl_suite.backbones.text import tiny_bert_spec
 from tl_suite.data.tokenized import (
     bucket_boundaries,
     bucketed_batches,
@@ -61,3 +64,14 @@ def test_bucketing_batches_similar_lengths_together():
     sizes = [x["token_ids"].shape[1] for x, _ in padded_batches(
         row_dataset((rows, labels)), 2, pad_token_id=0, label_pad=-1, sequence_length=64)]
     assert sorted(sizes) == [3, 21]
+
+
+def test_token_lengths_in_a_loop_does_not_retrace(caplog):
+    """text_dataset counts tokens on every call; a loop over corpora / seeds must not fill the
+    log with tf.function retracing warnings."""
+    tokenizer = tiny_bert_spec(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"]).tokenizer()
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        counts = [token_lengths(tokenizer, ["a a a", "a", ""] * size, batch_size=2).tolist()
+                  for size in range(1, 9)]
+    assert counts[-1] == [3, 1, 0] * 8
+    assert not [record for record in caplog.records if "retracing" in record.getMessage()]

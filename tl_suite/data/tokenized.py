@@ -19,10 +19,13 @@ def token_lengths(tokenizer, texts, batch_size=256):
     [3, 1]
     """
     texts = list(texts)
-    count = tf.function(lambda batch: tokenizer(batch).row_lengths(), reduce_retracing=True)
-    lengths = [count(tf.constant(texts[i:i + batch_size])).numpy()
-               for i in range(0, len(texts), batch_size)]
-    return np.concatenate(lengths).astype("int64") if lengths else np.zeros(0, dtype="int64")
+    if not texts:
+        return np.zeros(0, dtype="int64")
+    # A tf.data map, not a tf.function made per call: those warn about retracing when
+    # text_dataset is called in a loop.
+    batches = tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string)).batch(batch_size)
+    lengths = batches.map(lambda batch: tokenizer(batch).row_lengths())
+    return np.concatenate([batch.numpy() for batch in lengths]).astype("int64")
 
 
 def tokenized_info(backbone_name, sequence_length, tokenizer):
