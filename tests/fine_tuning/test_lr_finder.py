@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 
 import tl_suite
+from tl_suite.fine_tuning import lr_finder
 from tl_suite.fine_tuning.freezing import is_frozen
+from tl_suite.models.word_ratios import naive_bayes_layer, ratios_from_texts
 
 
 @pytest.mark.parametrize("frozen", [True, False])
@@ -60,3 +62,32 @@ def test_find_learning_rate_argument_errors(image_splits):
         tl_suite.find_learning_rate(model, train, start_learning_rate=1.0, end_learning_rate=0.1)
     with pytest.raises(ValueError, match="Received: num_steps=3"):
         tl_suite.find_learning_rate(model, train, num_steps=3)
+
+
+@pytest.mark.parametrize("unfrozen", [False, True])
+def test_the_sweep_trains_with_the_naive_bayes_ratios_fit_would_set(text_spec, text_data, monkeypatch,
+                                                                     unfrozen):
+    """The head swept is the head `fit` trains: its TF-IDF ratios come from all the training
+    data (not the sweep's first batch), and are undone with the other weights afterwards."""
+    _, _, data = text_data
+    model = tl_suite.build_text_classifier(text_spec, num_classes=2, weights=None, seed=0)
+    if unfrozen:
+        tl_suite.unfreeze(model, groups=1)
+    model.preprocessor.adapt(data)
+    seen = []
+
+    def spy(real):
+        def wrapped(*args, **kwargs):
+            done = real(*args, **kwargs)
+            seen.append(naive_bayes_layer(model).ratios.numpy().copy())
+            return done
+        return wrapped
+
+    for name in ("ratios_from_texts", "ratios_from_cache"):
+        monkeypatch.setattr(lr_finder, name, spy(getattr(lr_finder, name)))
+    tl_suite.find_learning_rate(model, data, num_steps=5, verbose=False)
+    assert len(seen) == 1 and not naive_bayes_layer(model).has_ratios  # set once, then undone
+    reference = tl_suite.build_text_classifier(text_spec, num_classes=2, weights=None, seed=0)
+    reference.preprocessor.adapt(data)
+    ratios_from_texts(reference, data)
+    np.testing.assert_allclose(seen[0], naive_bayes_layer(reference).ratios.numpy(), rtol=1e-4)

@@ -116,6 +116,14 @@ def test_a_repeating_dataset_is_read_for_steps_per_epoch_batches(text_spec):
     np.testing.assert_allclose(naive_bayes_layer(repeated).ratios.numpy(),
                                naive_bayes_layer(finite).ratios.numpy(), rtol=1e-5)
 
+    filtered = tl_suite.build_text_classifier(text_spec, num_classes=2, weights=None,
+                                              wide_tokens=20, seed=0)
+    filtered.preprocessor.adapt(_data())
+    endless_unknown_length = _data().repeat().filter(lambda texts, labels: True)
+    assert ratios_from_texts(filtered, endless_unknown_length, steps=steps)  # ends: steps batches
+    np.testing.assert_allclose(naive_bayes_layer(filtered).ratios.numpy(),
+                               naive_bayes_layer(finite).ratios.numpy(), rtol=1e-5)
+
     endless = tl_suite.build_text_classifier(text_spec, num_classes=2, weights=None,
                                              wide_tokens=20)
     endless.preprocessor.adapt(_data())

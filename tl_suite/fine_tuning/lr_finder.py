@@ -7,6 +7,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from tl_suite.fine_tuning.freezing import is_frozen, recompile
+from tl_suite.models.word_ratios import ratios_from_cache, ratios_from_texts
 from tl_suite.training.cached_head import head_trainer
 from tl_suite.training.dashboards.learning_rates import log_learning_rate_sweep
 from tl_suite.training.feature_cache import FeatureCache
@@ -68,8 +69,11 @@ def _run_sweep(model, train, sweep, verbose):
         target, data = model, train
         if is_frozen(model):  # train the head alone on cached features, as `fit` does
             cache = FeatureCache.from_dataset(model, train, description="training", verbose=verbose)
+            ratios_from_cache(model, cache)  # a wide head's naive-Bayes ratios, as `fit` sets them
             # One step per call (not `fit`'s 16): each batch must see its own rate.
             target, data = head_trainer(model, steps_per_execution=1), cache.dataset(seed=0)
+        else:
+            ratios_from_texts(model, train)  # from all of ``train``, not the sweep's first batch
         target.fit(data.repeat(), epochs=len(sweep.rates), steps_per_epoch=1, callbacks=[sweep],
                    verbose=0, shuffle=False)
     finally:

@@ -81,20 +81,22 @@ def ratios_from_cache(model, cache):
 
 def ratios_from_texts(model, dataset, steps=None):
     """Set the ratios from a dataset of ``(texts, labels)`` batches (the model's own TF-IDF
-    layer, already adapted, gives the vectors). A repeating (infinite) dataset is read for
-    ``steps`` batches, Keras' ``steps_per_epoch``; without ``steps`` it cannot be read to the
-    end, so the ratios stay unset (a plain output layer) with a warning."""
+    layer, already adapted, gives the vectors). With ``steps`` (Keras' ``steps_per_epoch``) a
+    dataset without a known length (a repeat, a filtered repeat) is read for that many batches;
+    an endless one without ``steps`` cannot be read to the end, so the ratios stay unset (a
+    plain output layer) with a warning."""
     if not needs_word_ratios(model):
         return False
-    if int(dataset.cardinality()) == int(tf.data.INFINITE_CARDINALITY):
-        if not steps:
-            warnings.warn(
-                "The training dataset repeats forever and no steps_per_epoch was given, so the "
-                "head's naive-Bayes TF-IDF ratios were not set (it trains as a plain Dense "
-                "layer). Pass steps_per_epoch, or a dataset that ends. Received: an infinite "
-                "dataset.", stacklevel=3)
-            return False
+    cardinality = int(dataset.cardinality())
+    if steps and cardinality < 0:  # endless, or unknown (a filtered repeat may be endless)
         dataset = dataset.take(steps)
+    elif cardinality == int(tf.data.INFINITE_CARDINALITY):
+        warnings.warn(
+            "The training dataset repeats forever and no steps_per_epoch was given, so the "
+            "head's naive-Bayes TF-IDF ratios were not set (it trains as a plain Dense "
+            "layer). Pass steps_per_epoch, or a dataset that ends. Received: an infinite "
+            "dataset.", stacklevel=3)
+        return False
     batches = ((model.preprocessor.with_tf_idf({}, batch[0])["tf_idf"].numpy(), batch[1].numpy())
                for batch in dataset)
     return set_word_ratios(model, batches)

@@ -12,8 +12,8 @@ import tensorflow as tf
 from tl_suite.data.info import dataset_info
 from tl_suite.models.compiling import compile_arguments, strategy_scope
 from tl_suite.models.multi_worker import HeadTrainer
-from tl_suite.progress import keras_progress
 from tl_suite.models.word_ratios import ratios_from_cache
+from tl_suite.progress import keras_progress
 from tl_suite.training.batch_norm_folding import fold_batch_norm
 from tl_suite.training.branch_choice import choose_branches as choose
 from tl_suite.training.feature_cache import EpochCounter, FeatureCache, remember

@@ -309,7 +309,8 @@ def _add_calibration(result, model, y_true, y_pred):
     median, low, high = calibrated_model_ece(flat, draws=200)
     result["calibration_noise"] = {"median": median, "low": low, "high": high}
     line += (f"\n  a perfectly calibrated model would show {low:.4f}-{high:.4f} (median "
-             f"{median:.4f}) on these {len(flat)} predictions: differences inside it are noise")
+             f"{median:.4f}) on these {len(flat)} predictions: an error inside it cannot be "
+             "told apart from perfect calibration")
     result["report"] = f"{result['report']}\n{line}"
     result["calibration_figure"] = reliability_diagram(y_true, y_pred, model.task, before=before)
 
