@@ -2,9 +2,11 @@
 
 import os
 
+import numpy as np
 import pytest
 
 import tl_suite
+from tl_suite.cli import train as train_module
 from tests.cli.conftest import CLASSES, TINY_IMAGE, error_lines
 
 
@@ -49,10 +51,26 @@ def test_train_jsonl_numbers_gives_a_regressor_without_a_split(cli, data_dir, ti
 
 def test_fine_tune_epochs_unfreeze_the_base_after_the_head(cli, data_dir, in_tmp):
     code, out, err = cli("train", data_dir / "photos", *TINY_IMAGE, "--epochs", "1",
-                         "--fine-tune-epochs", "1", "--output", "tuned.keras", "--calibrate")
+                         "--fine-tune-epochs", "1", "--output", "tuned.keras", "--calibrate",
+                         "--batch-size", "2")  # 4 validation images: 2 batches, one calibrates
     assert code == 0, err
     assert "Stage 2" in out and "Epoch 2/2" in out
-    assert tl_suite.load_model(in_tmp / "tuned.keras").temperature is not None
+    model = tl_suite.load_model(in_tmp / "tuned.keras")
+    assert model.temperature is not None and "early stopping" not in err
+    assert model.card["calibration"]["examples"] == 2 and not model.card["calibration"]["early_stopping_data"]
+    assert model.card["training"]["validation_examples"] == 2
+
+
+def test_calibration_part_alternates_validation_batches():
+    validation = tl_suite.image_dataset(images=np.zeros((7, 4, 4), "uint8"), labels=np.arange(7),
+                                        class_names=[str(i) for i in range(7)], batch_size=2,
+                                        shuffle=False, verbose=False)
+    early_stopping, calibration = train_module._calibration_part(validation)
+    seen = [[int(label) for _, labels in part for label in labels]
+            for part in (early_stopping, calibration)]
+    assert seen == [[0, 1, 4, 5], [2, 3, 6]]  # batches 0 and 2 / 1 and 3: disjoint, all seven
+    assert (early_stopping.num_examples, calibration.num_examples) == (4, 3)
+    assert tl_suite.dataset_info(calibration).split["subset"] == "validation (calibration)"
 
 
 @pytest.mark.parametrize("arguments, message", [

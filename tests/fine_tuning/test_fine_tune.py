@@ -34,6 +34,9 @@ def test_fine_tune_runs_both_stages_as_one_logged_run(tmp_path, image_splits, sc
     tags = scalar_tags(tmp_path)
     assert {"stage", "epoch_learning_rate", "epoch_loss"} <= tags
     assert (tmp_path / "run-001" / "best.keras").exists()
+    facts = model.card["training"]  # the model card's training data, as after `fit`
+    assert facts["examples"] == train.num_examples and facts["epochs"] == 5
+    assert facts["validation_examples"] == validation.num_examples
 
 
 def test_fine_tune_gradual_opens_one_group_per_epoch(tmp_path, image_splits):

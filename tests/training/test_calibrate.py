@@ -1,3 +1,6 @@
+import os
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -6,7 +9,10 @@ import tl_suite
 
 
 def _split(tiny_arrays):
+    """Every fifth label is wrong, so a head trained to a low loss is over-confident and makes
+    mistakes on the validation half (nothing to calibrate against without them)."""
     images, labels = tiny_arrays
+    labels = np.where(np.arange(len(labels)) % 5 == 0, (labels + 1) % 3, labels)
     return tl_suite.image_dataset(images=images, labels=labels, class_names=["red", "green", "blue"],
                                   validation_split=0.5, subset="both", batch_size=8, seed=2,
                                   shuffle=False, verbose=False)
@@ -63,3 +69,38 @@ def test_regression_models_are_refused(text_spec):
     assert model.temperature is None
     with pytest.raises(ValueError, match="regression outputs have no temperature"):
         tl_suite.calibrate(model, None)
+
+
+def test_calibrating_on_the_early_stopping_data_warns_and_the_card_says_so(make_model, tiny_arrays,
+                                                                            tmp_path):
+    train, validation = _split(tiny_arrays)
+    model = make_model(seed=1)
+    tl_suite.fit(model, train, validation, epochs=2, log_dir=str(tmp_path / "fit"), verbose=0)
+    with pytest.warns(UserWarning, match="used for early stopping.*separate calibration split"):
+        result = tl_suite.calibrate(model, validation, verbose=False)
+    assert result["early_stopping_data"] and model.card["calibration"]["early_stopping_data"]
+    path = tl_suite.export(model, str(tmp_path / "exported"))
+    card = open(os.path.join(path, "MODEL_CARD.md")).read()
+    assert "Fitted on the validation data training stopped early on" in card
+
+    images, labels = tiny_arrays  # a part fit never saw: no warning
+    held_out = tl_suite.image_dataset(images=images[::-1], labels=labels[::-1], verbose=False,
+                                      class_names=["red", "green", "blue"], shuffle=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not tl_suite.calibrate(model, held_out, verbose=False)["early_stopping_data"]
+
+
+def test_no_wrong_prediction_leaves_the_temperature_at_one_with_a_warning(make_model, tiny_arrays,
+                                                                          tmp_path):
+    train, _ = _split(tiny_arrays)
+    model = _overconfident_model(make_model, train, tmp_path)
+    images, _ = tiny_arrays
+    unlabelled = tl_suite.image_dataset(images=images, labels=np.arange(len(images)) % 3,
+                                        shuffle=False, verbose=False)
+    predicted = tl_suite.evaluate(model, unlabelled, verbose=False)["y_pred"].argmax(1)
+    all_right = tl_suite.image_dataset(images=images, labels=predicted, class_names=["0", "1", "2"],
+                                       shuffle=False, verbose=False)  # labels = its own answers
+    with pytest.warns(UserWarning, match="no wrong prediction"):
+        result = tl_suite.calibrate(model, all_right, verbose=False)
+    assert result["temperature"] == 1.0 and model.temperature == 1.0

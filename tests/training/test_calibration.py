@@ -96,3 +96,10 @@ def test_calibrated_model_ece_is_the_sampling_noise_of_an_honest_model():
     labels = np.array([rng.choice(3, p=p) for p in probabilities])
     overconfident = scaled_probabilities(probabilities, 0.3)
     assert expected_calibration_error(labels, overconfident) > calibrated_model_ece(overconfident, draws=200)[2]
+
+
+def test_no_wrong_prediction_gives_temperature_one():
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3], [0.2, 0.2, 0.6]])
+    assert fit_temperature([0, 1, 2], probabilities) == 1.0  # the loss only falls toward T = 0
+    assert 0.05 < fit_temperature([0, 1, 0], probabilities) != 1.0  # one mistake: fitted
+    assert fit_temperature(np.array([[1, 0]]), np.array([[0.8, 0.3]]), "multi_label") == 1.0

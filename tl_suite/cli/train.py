@@ -116,9 +116,10 @@ def _add_training_flags(parser):
                                             "top base block (default: fine_tune's: 1e-4; 2e-4 "
                                             "for token classification)")
     group.add_argument("--calibrate", action="store_true",
-                       help="classifiers: fit a temperature on the validation split after "
-                            "training, so the probabilities are calibrated (saved and exported "
-                            "with the model) (default: off)")
+                       help="classifiers: fit a temperature after training, so the "
+                            "probabilities are calibrated (saved and exported with the model); "
+                            "alternate validation batches stop training early and calibrate "
+                            "(default: off)")
     group.add_argument("--log-dir", default="logs", metavar="DIR",
                        help="parent folder of the run folders with the TensorBoard logs "
                             "(default: logs)")
@@ -133,11 +134,13 @@ def run(args):
     if args.calibrate and model.task == "regression":
         raise ValueError("--calibrate applies to classifiers and taggers (their probabilities); "
                          "a regressor has none. Drop --calibrate. Received: --calibrate.")
-    history = _train(args, model, train, validation)
+    early_stopping, calibration = (_calibration_part(validation) if args.calibrate
+                                   else (validation, None))
+    history = _train(args, model, train, early_stopping)
     run_dir = getattr(history, "run_dir", args.log_dir)
     if validation is not None:  # before saving: the held-out metrics go into the model's card
         if args.calibrate:
-            tl_suite.calibrate(model, validation, verbose=not args.quiet, log_dir=run_dir)
+            tl_suite.calibrate(model, calibration, verbose=not args.quiet, log_dir=run_dir)
         _report(args, model, validation, run_dir)
     model.save(args.output)
     print(f"Saved the model to {args.output}; TensorBoard logs in {run_dir} "
@@ -197,6 +200,28 @@ def _read(args, plan):
                       label_mode=LABEL_MODES[plan["task"]])
     data = read_dataset(plan["kind"], args.data, split, **reader)
     return data if args.validation_split else (data, None)
+
+
+def _calibration_part(validation):
+    """``(early stopping, calibration)``: alternate batches of the validation split, so the
+    temperature is fitted on examples training was not stopped on (a model chosen on some data
+    looks surer there than on new data; see `tl_suite.calibrate`)."""
+    batches = int(validation.cardinality())
+    if 0 <= batches < 2:
+        raise ValueError(
+            "--calibrate fits the temperature on half of the validation batches and stops "
+            "training early on the other half, so the validation split needs 2 batches or "
+            "more: raise --validation-split or lower --batch-size. Received: "
+            f"{validation.num_examples} validation examples in {batches} batch.")
+    info = tl_suite.dataset_info(validation)
+    parts = []
+    for parity, role in ((0, "early stopping"), (1, "calibration")):
+        part = validation.enumerate().filter(lambda index, _, parity=parity: index % 2 == parity)
+        part = part.map(lambda _, batch: batch)
+        count = sum(int(keras.ops.shape(batch[1])[0]) for batch in part)
+        parts.append(tl_suite.with_info(part, like=validation, num_examples=count,
+                                        split={**(info.split or {}), "subset": f"validation ({role})"}))
+    return tuple(parts)
 
 
 def _build(args, plan, train):

@@ -146,6 +146,9 @@ def _calibration_section(model, calibration):
                  f"(fitted on {calibration.get('examples', 'an unrecorded number of')} examples)")
     lines.append(f"- Expected calibration error: {_number(calibration.get('ece_before', 'n/a'))} "
                  f"before, {_number(calibration.get('ece_after', 'n/a'))} after")
+    if calibration.get("early_stopping_data"):
+        lines.append("- Fitted on the validation data training stopped early on: the model was "
+                     "chosen for doing well there, so the temperature may be too sharp for new data.")
     return lines
 
 

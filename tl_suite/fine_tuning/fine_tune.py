@@ -10,6 +10,7 @@ from tl_suite.fine_tuning.callbacks import GradualUnfreezing, StageMarker
 from tl_suite.fine_tuning.freezing import is_frozen, layer_groups, unfreeze
 from tl_suite.fine_tuning.schedules import SCHEDULES, make_schedule
 from tl_suite.training.backup import load_arrays, save_arrays
+from tl_suite.training.card_facts import record_training
 from tl_suite.training.dashboards.run_logs import log_run
 from tl_suite.training.fit import check_datasets, chief_of, fit_in_run, run_options
 from tl_suite.training.runs import identity_of, open_run
@@ -208,7 +209,8 @@ def fine_tune(
             callbacks=callbacks, verbose=verbose))
         log_run(run, model, train, validation, history,
                 run_options(validation, early_stopping_patience=early_stopping_patience), recipe)
-        return history
+    record_training(model, train, validation, history)  # the model card's training facts
+    return history
 
 
 def _frozen_stage(model, train, validation, run, recipe, callbacks, verbose):

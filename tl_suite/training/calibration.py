@@ -39,6 +39,12 @@ def _confidence_and_correct(labels, probabilities):
     return probabilities.max(axis=1), probabilities.argmax(axis=1) == labels
 
 
+def count_mistakes(labels, probabilities):
+    """How many predictions of flattened ``probabilities`` (see `flatten_predictions`) are
+    wrong: top class other than the label, or yes/no decisions at 0.5 that differ."""
+    return int((~_confidence_and_correct(labels, probabilities)[1]).sum())
+
+
 def calibration_bins(y_true, probabilities, task="classification", bins=15):
     """Per confidence bin (``bins`` equal widths over [0, 1]): ``(count, mean confidence,
     accuracy)`` arrays; empty bins have count 0."""
@@ -116,7 +122,9 @@ def log_loss(labels, probabilities):
 
 def fit_temperature(y_true, probabilities, task="classification"):
     """The temperature (in [0.05, 20]) that minimises the log loss of ``probabilities``
-    (uncalibrated, i.e. at temperature 1) on ``y_true``.
+    (uncalibrated, i.e. at temperature 1) on ``y_true``; 1 when no prediction is wrong (the
+    loss then only falls as the temperature goes to 0, infinitely sure: the data says
+    nothing about how sure the model should be).
 
     Example:
     >>> import numpy as np
@@ -129,6 +137,8 @@ def fit_temperature(y_true, probabilities, task="classification"):
     True
     """
     labels, probabilities = flatten_predictions(y_true, probabilities, task)
+    if not count_mistakes(labels, probabilities):
+        return 1.0  # log loss falls all the way to T -> 0: nothing to calibrate against
     best = minimize_scalar(lambda log_t: log_loss(labels, scaled_probabilities(probabilities, np.exp(log_t))),
                            bounds=(np.log(0.05), np.log(20.0)), method="bounded")
     return float(np.exp(best.x))

@@ -36,6 +36,16 @@ def data_facts(dataset):
     return facts
 
 
+def data_fingerprint(dataset):
+    """``{"source", "split", "examples"}`` of a tl_suite dataset: what tells two of them apart
+    (None for other datasets, or None given)."""
+    facts = data_facts(dataset) if dataset is not None else {}
+    if not facts:
+        return None
+    return {"source": facts.get("source"), "split": facts.get("split"),
+            "examples": facts.get("examples")}
+
+
 def record_training(model, train, validation, history):
     """Put what `fit` trained on into ``model.card["training"]``."""
     if not hasattr(model, "card"):
@@ -43,6 +53,7 @@ def record_training(model, train, validation, history):
     facts = data_facts(train)
     facts["validation_examples"] = (data_facts(validation).get("examples")
                                     if validation is not None else None)
+    facts["validation_data"] = data_fingerprint(validation)  # `calibrate` checks against it
     facts["epochs"] = len(history.epoch) if history is not None else None
     facts["run_dir"] = getattr(history, "run_dir", None)
     choice = getattr(history, "branch_choice", None)
