@@ -213,14 +213,14 @@ def _calibration_part(validation):
             "training early on the other half, so the validation split needs 2 batches or "
             "more: raise --validation-split or lower --batch-size. Received: "
             f"{validation.num_examples} validation examples in {batches} batch.")
-    info = tl_suite.dataset_info(validation)
+    split = tl_suite.dataset_info(validation).split or {}
+    sizes = [int(keras.ops.shape(labels)[0]) for _, labels in validation]  # one pass
     parts = []
     for parity, role in ((0, "early stopping"), (1, "calibration")):
         part = validation.enumerate().filter(lambda index, _, parity=parity: index % 2 == parity)
-        part = part.map(lambda _, batch: batch)
-        count = sum(int(keras.ops.shape(batch[1])[0]) for batch in part)
-        parts.append(tl_suite.with_info(part, like=validation, num_examples=count,
-                                        split={**(info.split or {}), "subset": f"validation ({role})"}))
+        parts.append(tl_suite.with_info(part.map(lambda _, batch: batch), like=validation,
+                                        num_examples=sum(sizes[parity::2]),
+                                        split={**split, "subset": f"validation ({role})"}))
     return tuple(parts)
 
 

@@ -75,7 +75,8 @@ class TextModel(TransferModel):
         if getattr(self.preprocessor, "needs_adapt", False) and x is not None:
             self.preprocessor.adapt(x)
         if isinstance(x, tf.data.Dataset):
-            ratios_from_texts(self, x, kwargs.get("steps_per_epoch"))  # the head's naive-Bayes ratios, once
+            # the head's naive-Bayes ratios, once
+            ratios_from_texts(self, x, kwargs.get("steps_per_epoch"))
         return super().fit(x, y, *args, **kwargs)
 
     def resolve_jit_compile(self, jit_compile):
